@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""Build the pylambda layer and the example functions, and run them locally.
+
+    python build.py --python none          build/layer/, build/layer.zip, build/functions/<name>.zip
+    python build.py invoke echo '{"a": 1}'  run a function on the built layer under the real emulator
+    python build.py layer --into DIR        the layer's files only (what `sam build` calls)
+    python build.py function echo --into DIR
+
+The build itself uses the standard library only, plus pip to fetch the pinned
+urllib3 wheel the runtime vendors. ``invoke`` needs the AWS Runtime Interface
+Emulator, which the ``aws-sam-cli`` package ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+RUNTIME_SOURCE = ROOT / "layer"
+VENDOR_DIR = RUNTIME_SOURCE / "pylambda" / "_vendor"
+FUNCTIONS = ROOT / "functions"
+DEFAULT_OUT = ROOT / "build"
+DEFAULT_HANDLER = "app.handler"
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+
+# Parts of vendored packages the runtime never imports: it speaks plain
+# HTTP/1.1 to a local API, so no SOCKS, pyOpenSSL or browser shims.
+VENDOR_SKIP = ("urllib3/contrib/",)
+
+# Zip entries carry this date so that the same sources give the same bytes.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class BuildError(Exception):
+    """A build step failed for a reason the user can act on."""
+
+
+# --- vendoring ------------------------------------------------------------------------------------
+
+
+def vendored_packages() -> list[tuple[str, str, str]]:
+    """(name, version, sha256) for each wheel pinned in ``_vendor/vendor.txt``."""
+    pins = []
+    for line in (VENDOR_DIR / "vendor.txt").read_text().splitlines():
+        pin = line.split("#", 1)[0].strip()
+        if pin:
+            requirement, sha256 = pin.split()
+            name, version = requirement.split("==")
+            pins.append((name, version, sha256))
+    return pins
+
+
+def cache_dir() -> Path:
+    """Where downloads are kept between builds; ``PYLAMBDA_CACHE`` overrides it."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pylambda"
+    return Path(os.environ.get("PYLAMBDA_CACHE", default))
+
+
+def fetch_wheel(name: str, version: str, sha256: str) -> Path:
+    """The pinned wheel, from the cache or through pip (which honours the user's index settings)."""
+    wheel = cache_dir() / "wheels" / f"{name}-{version}-py3-none-any.whl"
+    if not wheel.exists() or _sha256(wheel) != sha256:
+        wheel.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=wheel.parent) as scratch:
+            command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+            command += ["--only-binary=:all:", "--dest", scratch, f"{name}=={version}"]
+            pip = subprocess.run(command, check=False, capture_output=True, text=True)
+            if pip.returncode != 0:
+                raise BuildError(f"could not download {name}=={version} with pip:\n{pip.stderr.strip()}")
+            downloaded = Path(scratch) / wheel.name
+            if not downloaded.exists() or _sha256(downloaded) != sha256:
+                raise BuildError(f"{name}=={version}: the downloaded wheel does not match the pinned sha256")
+            downloaded.replace(wheel)
+    return wheel
+
+
+def vendor() -> None:
+    """Unpack the pinned wheels into ``layer/pylambda/_vendor`` unless they are already there."""
+    for name, version, sha256 in vendored_packages():
+        target = VENDOR_DIR / name
+        stamp = VENDOR_DIR / f"{name}.pinned"
+        if target.is_dir() and stamp.exists() and stamp.read_text() == sha256:
+            continue
+        wheel = fetch_wheel(name, version, sha256)
+        shutil.rmtree(target, ignore_errors=True)
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                keep = member.startswith(f"{name}/") and not member.startswith(VENDOR_SKIP)
+                if keep:
+                    archive.extract(member, VENDOR_DIR)
+                elif member.endswith("/LICENSE.txt"):
+                    (target / "LICENSE.txt").write_bytes(archive.read(member))
+        stamp.write_text(sha256)
+
+
+# --- the layer and the functions --------------------------------------------------------------------
+
+
+def build_layer(into: Path) -> None:
+    """Lay out the layer's files in ``into``: what Lambda unpacks into /opt."""
+    vendor()
+    into.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ROOT / "bootstrap", into / "bootstrap")
+    (into / "bootstrap").chmod(0o755)
+    runtime = into / "pylambda" / "runtime"
+    shutil.rmtree(runtime, ignore_errors=True)
+    for source in _source_files(RUNTIME_SOURCE):
+        relative = source.relative_to(RUNTIME_SOURCE)
+        if relative.name == "vendor.txt" or relative.suffix == ".pinned":
+            continue
+        _copy(source, runtime / relative)
+
+
+def package_function(name: str, into: Path) -> None:
+    """Copy one function's handler code, and nothing else, into ``into``."""
+    source = FUNCTIONS / name
+    if not source.is_dir():
+        known = ", ".join(sorted(function_names())) or "none"
+        raise BuildError(f"no function named {name!r} in {FUNCTIONS} (known: {known})")
+    into.mkdir(parents=True, exist_ok=True)
+    for path in _source_files(source):
+        if path.suffix == ".py":
+            _copy(path, into / path.relative_to(source))
+
+
+def function_names() -> list[str]:
+    return sorted(path.name for path in FUNCTIONS.iterdir() if path.is_dir() and not path.name.startswith("."))
+
+
+def build_all(out: Path) -> None:
+    """Build the layer and every function, unpacked and zipped, under ``out``."""
+    layer = out / "layer"
+    shutil.rmtree(layer, ignore_errors=True)
+    build_layer(layer)
+    write_zip(layer, out / "layer.zip")
+    sizes = f"{_size(out / 'layer.zip')} zipped, {_size(layer)} unzipped"
+    print(f"layer      {out / 'layer.zip'}  {sizes}", file=sys.stderr)
+    for name in function_names():
+        with tempfile.TemporaryDirectory() as scratch:
+            package_function(name, Path(scratch))
+            write_zip(Path(scratch), out / "functions" / f"{name}.zip")
+        print(f"function   {out / 'functions' / (name + '.zip')}", file=sys.stderr)
+
+
+def write_zip(directory: Path, zip_path: Path) -> None:
+    """Zip a directory reproducibly: sorted entries, fixed dates, only the exec bit kept from modes."""
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = zip_path.with_suffix(".partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_dir():
+                continue
+            entry = zipfile.ZipInfo(path.relative_to(directory).as_posix(), ZIP_EPOCH)
+            entry.create_system = 3  # Unix, so that Lambda honours the mode bits
+            mode = 0o755 if path.stat().st_mode & stat.S_IXUSR else 0o644
+            entry.external_attr = (stat.S_IFREG | mode) << 16
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(entry, path.read_bytes(), compresslevel=9)
+    partial.replace(zip_path)
+
+
+def _source_files(directory: Path) -> Iterator[Path]:
+    """Files under ``directory``, without caches or tests."""
+    for path in sorted(directory.rglob("*")):
+        parts = path.relative_to(directory).parts
+        if path.is_file() and not any(p in ("__pycache__", "tests") or p.startswith(".") for p in parts):
+            yield path
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    target.chmod(0o644)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _size(path: Path) -> str:
+    total = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return f"{total / 1e6:.2f} MB"
+
+
+# --- running under the Runtime Interface Emulator -------------------------------------------------
+
+
+def find_emulator() -> Path:
+    """The aws-lambda-rie binary: $PYLAMBDA_RIE, the installed aws-sam-cli's copy, or PATH."""
+    if os.environ.get("PYLAMBDA_RIE"):
+        return Path(os.environ["PYLAMBDA_RIE"])
+    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    spec = importlib.util.find_spec("samcli")
+    if spec is not None and spec.origin is not None:
+        candidate = Path(spec.origin).parent / "local" / "rapid" / f"aws-lambda-rie-{arch}"
+        if candidate.exists():
+            return candidate
+    on_path = shutil.which("aws-lambda-rie")
+    if on_path:
+        return Path(on_path)
+    raise BuildError("no aws-lambda-rie: `pip install aws-sam-cli` (it ships the emulator) or set PYLAMBDA_RIE")
+
+
+class InvokeResult:
+    """What the emulator answered to one invoke."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+    @property
+    def failed(self) -> bool:
+        """The emulator answers 200 either way; an error document is how a failure shows."""
+        try:
+            document = self.json()
+        except ValueError:
+            return False
+        return isinstance(document, dict) and {"errorType", "errorMessage"} <= document.keys()
+
+
+class Emulator:
+    """The AWS Runtime Interface Emulator running a bootstrap, on free loopback ports.
+
+    Used by ``build.py invoke`` and by the integration tests, so both exercise
+    the runtime the way Lambda does: a real Runtime API in front of the real
+    bootstrap. ``env`` entries override the inherited environment; a value of
+    None removes the variable.
+    """
+
+    def __init__(
+        self,
+        bootstrap: Path,
+        task_root: Path,
+        handler: str = DEFAULT_HANDLER,
+        env: Mapping[str, str | None] | None = None,
+        timeout: int = 10,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.task_root = task_root
+        self.port = _free_port()
+        environ = dict(os.environ)
+        environ.update(_HANDLER=handler, LAMBDA_TASK_ROOT=str(task_root), AWS_LAMBDA_FUNCTION_TIMEOUT=str(timeout))
+        environ.setdefault("AWS_REGION", "us-east-1")
+        environ.setdefault("AWS_DEFAULT_REGION", environ["AWS_REGION"])
+        for key, value in (env or {}).items():
+            if value is None:
+                environ.pop(key, None)
+            else:
+                environ[key] = value
+        self.environ = environ
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Emulator:
+        command = [
+            str(find_emulator()),
+            "--runtime-interface-emulator-address",
+            f"127.0.0.1:{self.port}",
+            "--runtime-api-address",
+            f"127.0.0.1:{_free_port()}",
+            str(self.bootstrap),
+        ]
+        self._process = subprocess.Popen(
+            command, cwd=self.task_root, env=self.environ, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        self.__exit__()
+        raise BuildError(f"the emulator did not start listening on port {self.port}:\n{self.logs()}")
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._log.close()
+
+    def invoke(self, event: bytes | str, headers: Mapping[str, str] | None = None, timeout: float = 60) -> InvokeResult:
+        """POST one event to the emulator's invoke endpoint and return its answer."""
+        data = event.encode() if isinstance(event, str) else event
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{INVOKE_PATH}", data=data, headers=dict(headers or {}), method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return InvokeResult(response.status, dict(response.headers), response.read())
+        except urllib.error.HTTPError as exc:
+            return InvokeResult(exc.code, dict(exc.headers), exc.read())
+
+    def logs(self) -> str:
+        """Everything the emulator and the runtime have written so far."""
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def function_logs(emulator_output: str) -> str:
+    """The function's own lines, without the emulator's chatter about itself."""
+    return "\n".join(line for line in emulator_output.splitlines() if "(rapid)" not in line)
+
+
+def invoke(name: str, event: str, out: Path, handler: str, timeout: int) -> int:
+    """Run one function once on the built layer; print its response and logs."""
+    build_all(out)
+    with tempfile.TemporaryDirectory() as task_root:
+        with zipfile.ZipFile(out / "functions" / f"{name}.zip") as archive:
+            archive.extractall(task_root)
+        with Emulator(out / "layer" / "bootstrap", Path(task_root), handler, timeout=timeout) as emulator:
+            result = emulator.invoke(event, timeout=timeout + 10)
+            time.sleep(0.1)  # the emulator forwards the runtime's output asynchronously
+            logs = emulator.logs()
+    print(f"--- logs of {name}", file=sys.stderr)
+    print(function_logs(logs), file=sys.stderr)
+    print(f"--- response of {name} (HTTP {result.status})", file=sys.stderr)
+    sys.stdout.buffer.write(result.body + b"\n")
+    return 1 if result.failed or result.status != 200 else 0
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="build folder (default: build/)")
+    parser.add_argument(
+        "--python",
+        default="none",
+        help="interpreter to bundle; 'none' (the only choice so far) uses the python3 found on PATH",
+    )
+    commands = parser.add_subparsers(dest="command")
+    layer = commands.add_parser("layer", help="write the layer's files into a directory")
+    layer.add_argument("--into", type=Path, required=True)
+    function = commands.add_parser("function", help="write one function's files into a directory")
+    function.add_argument("name")
+    function.add_argument("--into", type=Path, required=True)
+    run = commands.add_parser("invoke", help="build, then invoke a function once under the emulator")
+    run.add_argument("name", help="a directory under functions/")
+    run.add_argument("event", nargs="?", default="{}", help="the event as JSON text (default: {})")
+    run.add_argument("--event", dest="event_file", type=Path, help="read the event from this file")
+    run.add_argument("--handler", default=DEFAULT_HANDLER, help=f"the _HANDLER (default: {DEFAULT_HANDLER})")
+    run.add_argument("--timeout", type=int, default=10, help="the function timeout in seconds (default: 10)")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.python != "none":
+            raise BuildError(f"--python {args.python}: bundling an interpreter is not supported yet; use --python none")
+        if args.command == "layer":
+            build_layer(args.into)
+        elif args.command == "function":
+            package_function(args.name, args.into)
+        elif args.command == "invoke":
+            event = args.event_file.read_text() if args.event_file else args.event
+            return invoke(args.name, event, args.out, args.handler, args.timeout)
+        else:
+            build_all(args.out)
+    except BuildError as exc:
+        print(f"build.py: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The runtime loop: ask Lambda for an event, run the handler, send back what it gave.
+
+    init:    load the handler named by _HANDLER  (failure -> POST init/error, exit)
+    forever: GET  invocation/next                 (blocks; Lambda freezes us here)
+             result = handler(event, context)
+             POST invocation/{id}/response        (or invocation/{id}/error)
+
+Everything else (HTTP, context, errors, logs, JSON) lives in its own module.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import logs
+from .context import TENANT_ID, TRACE_ID, FunctionInfo, LambdaContext
+from .errors import error_document
+from .handler_loader import Handler, load_handler
+from .payload import decode_event, encode_result
+from .runtime_api import Invocation, RuntimeAPIClient, RuntimeAPIError
+
+
+def main() -> int:
+    """Run the runtime until Lambda stops the process; the return value is the exit status."""
+    address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
+    if not address:
+        return _fatal("AWS_LAMBDA_RUNTIME_API is not set: run this under Lambda or the Runtime Interface Emulator")
+    logs.install(os.environ)
+    try:
+        api = RuntimeAPIClient(address)
+        handler = initialise(api)
+        function = FunctionInfo(os.environ)
+        while True:
+            serve(api, handler, function, api.next_invocation())
+    except RuntimeAPIError as exc:
+        return _fatal(f"lost the Runtime API at {address}: {exc}")
+    except KeyboardInterrupt:  # Ctrl-C in a local run, while waiting for an event
+        return 130
+
+
+def initialise(api: RuntimeAPIClient) -> Handler:
+    """Make the task root the place user code lives, then load the handler."""
+    task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    sys.path.insert(0, task_root)
+    os.chdir(task_root)
+    try:
+        return load_handler(os.environ.get("_HANDLER", ""), task_root)
+    # Whatever the module raises at import (even SystemExit) is the user's init error.
+    except BaseException as exc:
+        error = error_document(exc)
+        logs.report_error(error)
+        api.post_init_error(error)
+        raise SystemExit(1) from None
+
+
+def serve(api: RuntimeAPIClient, handler: Handler, function: FunctionInfo, invocation: Invocation) -> None:
+    """Handle one event from start to finish; no failure of the handler escapes."""
+    request_id, headers = invocation.request_id, invocation.headers
+    logs.set_invocation(request_id, headers.get(TENANT_ID))
+    _set_trace_id(headers.get(TRACE_ID))
+    try:
+        context = LambdaContext(function, headers)
+        result = handler(decode_event(invocation.body), context)
+        body, content_type = encode_result(result)
+    # BaseException: sys.exit() or KeyboardInterrupt in a handler fails that
+    # invoke and is reported, instead of killing the process without a word.
+    except BaseException as exc:
+        error = error_document(exc, request_id)
+        logs.report_error(error)
+        api.post_error(request_id, error)
+    else:
+        logs.flush()
+        api.post_response(request_id, body, content_type)
+
+
+def _set_trace_id(trace_id: str | None) -> None:
+    """Expose the X-Ray trace id to the SDKs, which read it from the environment."""
+    if trace_id:
+        os.environ["_X_AMZN_TRACE_ID"] = trace_id
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
+
+
+def _fatal(message: str) -> int:
+    """One clear line instead of a traceback: the reader is looking at Lambda's logs."""
+    sys.stderr.write(f"pylambda: {message}\n")
+    return 1
