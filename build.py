@@ -256,8 +256,9 @@ class Emulator:
         env: Mapping[str, str | None] | None = None,
         timeout: int = 10,
     ) -> None:
-        self.bootstrap = bootstrap
-        self.task_root = task_root
+        # Absolute: the emulator runs from the task root, where relative paths break.
+        self.bootstrap = bootstrap.resolve()
+        self.task_root = task_root.resolve()
         self.port = _free_port()
         environ = dict(os.environ)
         environ.update(_HANDLER=handler, LAMBDA_TASK_ROOT=str(task_root), AWS_LAMBDA_FUNCTION_TIMEOUT=str(timeout))
@@ -321,6 +322,13 @@ class Emulator:
         self._log.seek(0)
         return self._log.read().decode("utf-8", "replace")
 
+    def wait_for_output(self, text: str, timeout: float = 5) -> str:
+        """The logs once ``text`` shows in them: the emulator forwards output asynchronously."""
+        deadline = time.monotonic() + timeout
+        while text not in (logs := self.logs()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return logs
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -342,8 +350,7 @@ def invoke(name: str, event: str, out: Path, handler: str, timeout: int) -> int:
             archive.extractall(task_root)
         with Emulator(out / "layer" / "bootstrap", Path(task_root), handler, timeout=timeout) as emulator:
             result = emulator.invoke(event, timeout=timeout + 10)
-            time.sleep(0.1)  # the emulator forwards the runtime's output asynchronously
-            logs = emulator.logs()
+            logs = emulator.wait_for_output("REPORT RequestId", timeout=2)
     print(f"--- logs of {name}", file=sys.stderr)
     print(function_logs(logs), file=sys.stderr)
     print(f"--- response of {name} (HTTP {result.status})", file=sys.stderr)

@@ -1,0 +1,18 @@
+# Build targets for `sam build` (template.yaml: BuildMethod makefile, ContextPath .).
+# SAM runs each target with ARTIFACTS_DIR set to the resource's output folder.
+# Everything delegates to build.py, so a layer built by SAM is the one
+# `python build.py` builds and the tests exercise.
+ROOT := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+PYTHON ?= python3
+
+build-PythonRuntimeLayer:
+	$(PYTHON) $(ROOT)build.py layer --into "$(ARTIFACTS_DIR)"
+
+build-EchoFunction:
+	$(PYTHON) $(ROOT)build.py function echo --into "$(ARTIFACTS_DIR)"
+
+build-FailFunction:
+	$(PYTHON) $(ROOT)build.py function fail --into "$(ARTIFACTS_DIR)"
+
+build-BatchFunction:
+	$(PYTHON) $(ROOT)build.py function batch --into "$(ARTIFACTS_DIR)"

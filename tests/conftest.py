@@ -1,0 +1,75 @@
+"""Shared fixtures: the built layer, a Python without urllib3, and task roots of handler code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "layer"))
+
+import build  # noqa: E402
+
+# The runtime package imports its vendored urllib3; make sure it is unpacked.
+build.vendor()
+
+os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The layer and function zips, built once per test session into a scratch folder."""
+    out = tmp_path_factory.mktemp("build")
+    build.build_all(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bootstrap(build_dir: Path) -> Path:
+    return build_dir / "layer" / "bootstrap"
+
+
+@pytest.fixture(scope="session")
+def bare_python_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory whose python3 has nothing installed: proof the layer needs no urllib3 from outside."""
+    venv = tmp_path_factory.mktemp("bare-python")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    probe = subprocess.run([venv / "bin" / "python3", "-c", "import urllib3"], capture_output=True, check=False)
+    assert probe.returncode != 0, "the bare interpreter must not have urllib3"
+    return venv / "bin"
+
+
+@pytest.fixture
+def task_root(tmp_path: Path) -> Callable[[Mapping[str, str]], Path]:
+    """Write handler files ({relative path: source}) into a fresh task root."""
+
+    def write(files: Mapping[str, str]) -> Path:
+        root = tmp_path / "task"
+        for name, source in files.items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(source))
+        return root
+
+    return write
+
+
+@pytest.fixture
+def emulator(bootstrap: Path, bare_python_dir: Path) -> Callable[..., build.Emulator]:
+    """Start the real emulator on the built layer, with a python3 that has no urllib3 first on PATH."""
+
+    def start(
+        root: Path, handler: str = "app.handler", env: Mapping[str, str | None] | None = None, timeout: int = 10
+    ) -> build.Emulator:
+        environ: dict[str, str | None] = {"PATH": f"{bare_python_dir}{os.pathsep}{os.environ['PATH']}"}
+        environ.update(env or {})
+        return build.Emulator(bootstrap, root, handler, env=environ, timeout=timeout)
+
+    return start

@@ -1,0 +1,136 @@
+"""One pass of the loop: what the runtime sends back for each kind of handler outcome."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pylambda import errors
+from pylambda.context import FunctionInfo
+from pylambda.errors import ErrorDocument
+from pylambda.runtime import serve
+from pylambda.runtime_api import Invocation
+
+FUNCTION = FunctionInfo({"AWS_LAMBDA_FUNCTION_NAME": "unit"})
+
+
+class RecordingAPI:
+    """Stands in for the Runtime API client and keeps what the loop posted."""
+
+    def __init__(self) -> None:
+        self.responses: list[tuple[str, bytes, str]] = []
+        self.errors: list[tuple[str, ErrorDocument]] = []
+
+    def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
+        self.responses.append((request_id, body, content_type))
+
+    def post_error(self, request_id: str, error: ErrorDocument) -> None:
+        self.errors.append((request_id, error))
+
+
+def invocation(body: bytes = b"{}", **headers: str) -> Invocation:
+    return Invocation("req-1", body, {"Lambda-Runtime-Aws-Request-Id": "req-1", **headers})
+
+
+def run(handler: Any, body: bytes = b"{}", **headers: str) -> RecordingAPI:
+    api = RecordingAPI()
+    serve(api, handler, FUNCTION, invocation(body, **headers))  # type: ignore[arg-type]
+    return api
+
+
+@pytest.fixture(autouse=True)
+def no_trace_id() -> Iterator[None]:
+    saved = os.environ.pop("_X_AMZN_TRACE_ID", None)
+    yield
+    os.environ.pop("_X_AMZN_TRACE_ID", None)
+    if saved is not None:
+        os.environ["_X_AMZN_TRACE_ID"] = saved
+
+
+def test_result_is_posted_as_json() -> None:
+    api = run(lambda event, context: {"got": event, "id": context.aws_request_id}, b'{"n": 1}')
+    assert api.responses == [("req-1", b'{"got": {"n": 1}, "id": "req-1"}', "application/json")]
+    assert api.errors == []
+
+
+def test_handler_exception_is_posted_with_its_class_name_and_user_frames_only() -> None:
+    def handler(event: Any, context: Any) -> None:
+        raise KeyError("sku")
+
+    api = run(handler)
+    [(request_id, error)] = api.errors
+    assert request_id == "req-1"
+    assert error["errorType"] == "KeyError"
+    assert error["errorMessage"] == "'sku'"
+    assert error["requestId"] == "req-1"
+    assert len(error["stackTrace"]) == 1
+    assert "in handler" in error["stackTrace"][0]
+    assert 'raise KeyError("sku")' in error["stackTrace"][0]
+
+
+def test_exception_with_unprintable_message_is_still_reported() -> None:
+    class Weird(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    def handler(event: Any, context: Any) -> None:
+        raise Weird()
+
+    [(_, error)] = run(handler).errors
+    assert error["errorMessage"] == "<unprintable Weird object>"
+
+
+@pytest.mark.parametrize("exit_call", [lambda: sys.exit(3), lambda: (_ for _ in ()).throw(KeyboardInterrupt)])
+def test_sys_exit_and_keyboard_interrupt_fail_the_invoke_instead_of_the_process(exit_call: Any) -> None:
+    [(_, error)] = run(lambda event, context: exit_call()).errors
+    assert error["errorType"] in ("SystemExit", "KeyboardInterrupt")
+
+
+def test_invalid_json_event_is_an_unmarshal_error_and_the_handler_is_not_called() -> None:
+    calls = []
+    api = run(lambda event, context: calls.append(event), b"{oops")
+    [(_, error)] = api.errors
+    assert error["errorType"] == errors.UNMARSHAL_ERROR
+    assert calls == []
+
+
+def test_unserialisable_result_is_a_marshal_error() -> None:
+    [(_, error)] = run(lambda event, context: {"ids": {1, 2}}).errors
+    assert error["errorType"] == errors.MARSHAL_ERROR
+    assert error["stackTrace"] == []
+
+
+def test_garbled_client_context_fails_only_that_invoke() -> None:
+    api = run(lambda event, context: "ok", **{"Lambda-Runtime-Client-Context": "{nope"})
+    [(_, error)] = api.errors
+    assert error["errorType"] == errors.CONTEXT_UNMARSHAL_ERROR
+    assert run(lambda event, context: "ok").responses[0][1] == b'"ok"'
+
+
+def test_trace_id_is_set_for_the_invoke_and_cleared_after() -> None:
+    seen = []
+    handler = lambda event, context: seen.append(os.environ.get("_X_AMZN_TRACE_ID"))  # noqa: E731
+    run(handler, **{"Lambda-Runtime-Trace-Id": "Root=1-abc;Parent=def;Sampled=1"})
+    run(handler)
+    assert seen == ["Root=1-abc;Parent=def;Sampled=1", None]
+
+
+def test_error_is_logged_with_request_id_and_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    def handler(event: Any, context: Any) -> None:
+        raise ValueError("bad input")
+
+    run(handler)
+    out = capsys.readouterr().out
+    assert "\treq-1\tValueError: bad input\nTraceback (most recent call last):\n" in out
+
+
+def test_error_document_is_valid_json_for_any_message() -> None:
+    def handler(event: Any, context: Any) -> None:
+        raise ValueError('naïve \u2603 \x00 "quoted"')
+
+    [(_, error)] = run(handler).errors
+    assert json.loads(json.dumps(error))["errorMessage"] == 'naïve \u2603 \x00 "quoted"'
