@@ -52,6 +52,7 @@ def task_root(tmp_path: Path) -> Callable[[Mapping[str, str]], Path]:
 
     def write(files: Mapping[str, str]) -> Path:
         root = tmp_path / "task"
+        root.mkdir(exist_ok=True)
         for name, source in files.items():
             path = root / name
             path.parent.mkdir(parents=True, exist_ok=True)

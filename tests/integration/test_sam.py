@@ -1,0 +1,47 @@
+"""The real aws-sam-cli on template.yaml: lint, and a build that matches build.py's."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import build
+
+pytestmark = pytest.mark.sam
+SAM = str(Path(sys.executable).with_name("sam"))
+
+
+def sam(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    return subprocess.run(
+        [SAM, *args], cwd=build.ROOT, env=env, capture_output=True, text=True, check=False, timeout=600
+    )
+
+
+def test_template_passes_sam_validate_lint() -> None:
+    done = sam("validate", "--lint", "--template", "template.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_sam_build_produces_the_same_layer_and_handler_only_functions(build_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sam-build"
+    done = sam("build", "--template", "template.yaml", "--build-dir", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    layer = out / "PythonRuntimeLayer"
+    comparison = filecmp.dircmp(layer, build_dir / "layer")
+    assert _differences(comparison) == []
+    assert os.access(layer / "bootstrap", os.X_OK)
+    for logical_id in ("EchoFunction", "FailFunction", "BatchFunction"):
+        assert sorted(p.name for p in (out / logical_id).iterdir()) == ["app.py"]
+
+
+def _differences(comparison: filecmp.dircmp[str]) -> list[str]:
+    found = [*comparison.left_only, *comparison.right_only, *comparison.diff_files, *comparison.funny_files]
+    for sub in comparison.subdirs.values():
+        found += _differences(sub)
+    return found
