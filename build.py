@@ -348,7 +348,8 @@ def invoke(name: str, event: str, out: Path, handler: str, timeout: int) -> int:
     with tempfile.TemporaryDirectory() as task_root:
         with zipfile.ZipFile(out / "functions" / f"{name}.zip") as archive:
             archive.extractall(task_root)
-        with Emulator(out / "layer" / "bootstrap", Path(task_root), handler, timeout=timeout) as emulator:
+        env = {"AWS_LAMBDA_FUNCTION_NAME": name}
+        with Emulator(out / "layer" / "bootstrap", Path(task_root), handler, env, timeout) as emulator:
             result = emulator.invoke(event, timeout=timeout + 10)
             logs = emulator.wait_for_output("REPORT RequestId", timeout=2)
     print(f"--- logs of {name}", file=sys.stderr)

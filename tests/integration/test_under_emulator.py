@@ -53,7 +53,8 @@ def test_echo_returns_the_event_and_context_fields(emulator: Start, build_dir: P
     answer = body(result)
     assert result.status == 200
     assert answer["event"] == {"hello": "world", "n": [1, 2]}
-    assert answer["function_arn"].startswith("arn:aws:lambda:")
+    assert answer["function_name"] == "echo-fn"
+    assert answer["function_arn"].endswith(":function:echo-fn")
     assert answer["memory_limit_in_mb"] == "3008"
     assert 0 < answer["remaining_time_in_millis"] <= 10_000
     request_id = answer["request_id"]
