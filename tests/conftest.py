@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "layer"))
 
 import build  # noqa: E402
+from buildlib.emulator import Emulator  # noqa: E402
 
 # The runtime package imports its vendored urllib3; make sure it is unpacked.
 build.vendor()
@@ -63,14 +64,14 @@ def task_root(tmp_path: Path) -> Callable[[Mapping[str, str]], Path]:
 
 
 @pytest.fixture
-def emulator(bootstrap: Path, bare_python_dir: Path) -> Callable[..., build.Emulator]:
+def emulator(bootstrap: Path, bare_python_dir: Path) -> Callable[..., Emulator]:
     """Start the real emulator on the built layer, with a python3 that has no urllib3 first on PATH."""
 
     def start(
         root: Path, handler: str = "app.handler", env: Mapping[str, str | None] | None = None, timeout: int = 10
-    ) -> build.Emulator:
+    ) -> Emulator:
         environ: dict[str, str | None] = {"PATH": f"{bare_python_dir}{os.pathsep}{os.environ['PATH']}"}
         environ.update(env or {})
-        return build.Emulator(bootstrap, root, handler, env=environ, timeout=timeout)
+        return Emulator(bootstrap, root, handler, env=environ, timeout=timeout)
 
     return start

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import build
+from buildlib.emulator import free_port
 
 
 def run_bootstrap(bootstrap: Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -48,7 +49,7 @@ def test_unreachable_runtime_api_is_one_line_and_a_non_zero_exit(
 ) -> None:
     env = {
         "PATH": f"{bare_python_dir}:/usr/bin:/bin",
-        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{build._free_port()}",
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{free_port()}",
         "_HANDLER": "app.handler",
         "LAMBDA_TASK_ROOT": str(tmp_path),
     }

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-import build
+from buildlib.emulator import Emulator, InvokeResult
 
-Start = Callable[..., build.Emulator]
+Start = Callable[..., Emulator]
 TaskRoot = Callable[[Mapping[str, str]], Path]
 
 PID_HANDLER = """
@@ -38,7 +38,7 @@ def example(build_dir: Path, name: str, into: Path) -> Path:
     return into
 
 
-def body(result: build.InvokeResult) -> Any:
+def body(result: InvokeResult) -> Any:
     return json.loads(result.body)
 
 

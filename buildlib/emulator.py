@@ -1,0 +1,164 @@
+"""The AWS Runtime Interface Emulator, driven from Python.
+
+``build.py invoke`` and the integration tests both run functions through
+this, so both exercise the runtime the way Lambda does: a real Runtime API in
+front of the real bootstrap.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from . import BuildError
+
+DEFAULT_HANDLER = "app.handler"
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+
+
+def find_emulator() -> Path:
+    """The aws-lambda-rie binary: $PYLAMBDA_RIE, the installed aws-sam-cli's copy, or PATH."""
+    if os.environ.get("PYLAMBDA_RIE"):
+        return Path(os.environ["PYLAMBDA_RIE"])
+    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    spec = importlib.util.find_spec("samcli")
+    if spec is not None and spec.origin is not None:
+        candidate = Path(spec.origin).parent / "local" / "rapid" / f"aws-lambda-rie-{arch}"
+        if candidate.exists():
+            return candidate
+    on_path = shutil.which("aws-lambda-rie")
+    if on_path:
+        return Path(on_path)
+    raise BuildError("no aws-lambda-rie: `pip install aws-sam-cli` (it ships the emulator) or set PYLAMBDA_RIE")
+
+
+class InvokeResult:
+    """What the emulator answered to one invoke."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+    @property
+    def failed(self) -> bool:
+        """The emulator answers 200 either way; an error document is how a failure shows."""
+        try:
+            document = self.json()
+        except ValueError:
+            return False
+        return isinstance(document, dict) and {"errorType", "errorMessage"} <= document.keys()
+
+
+class Emulator:
+    """The emulator running a bootstrap, on free loopback ports.
+
+    ``env`` entries override the inherited environment; None removes a variable.
+    """
+
+    def __init__(
+        self,
+        bootstrap: Path,
+        task_root: Path,
+        handler: str = DEFAULT_HANDLER,
+        env: Mapping[str, str | None] | None = None,
+        timeout: int = 10,
+    ) -> None:
+        # Absolute: the emulator runs from the task root, where relative paths break.
+        self.bootstrap = bootstrap.resolve()
+        self.task_root = task_root.resolve()
+        self.port = free_port()
+        environ = dict(os.environ)
+        environ.update(_HANDLER=handler, LAMBDA_TASK_ROOT=str(task_root), AWS_LAMBDA_FUNCTION_TIMEOUT=str(timeout))
+        environ.setdefault("AWS_REGION", "us-east-1")
+        environ.setdefault("AWS_DEFAULT_REGION", environ["AWS_REGION"])
+        for key, value in (env or {}).items():
+            if value is None:
+                environ.pop(key, None)
+            else:
+                environ[key] = value
+        self.environ = environ
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Emulator:
+        command = [
+            str(find_emulator()),
+            "--runtime-interface-emulator-address",
+            f"127.0.0.1:{self.port}",
+            "--runtime-api-address",
+            f"127.0.0.1:{free_port()}",
+            str(self.bootstrap),
+        ]
+        self._process = subprocess.Popen(
+            command, cwd=self.task_root, env=self.environ, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        self.__exit__()
+        raise BuildError(f"the emulator did not start listening on port {self.port}:\n{self.logs()}")
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._log.close()
+
+    def invoke(self, event: bytes | str, headers: Mapping[str, str] | None = None, timeout: float = 60) -> InvokeResult:
+        """POST one event to the emulator's invoke endpoint and return its answer."""
+        data = event.encode() if isinstance(event, str) else event
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{INVOKE_PATH}", data=data, headers=dict(headers or {}), method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return InvokeResult(response.status, dict(response.headers), response.read())
+        except urllib.error.HTTPError as exc:
+            return InvokeResult(exc.code, dict(exc.headers), exc.read())
+
+    def logs(self) -> str:
+        """Everything the emulator and the runtime have written so far."""
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")
+
+    def wait_for_output(self, text: str, timeout: float = 5) -> str:
+        """The logs once ``text`` shows in them: the emulator forwards output asynchronously."""
+        deadline = time.monotonic() + timeout
+        while text not in (logs := self.logs()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return logs
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def function_logs(emulator_output: str) -> str:
+    """The function's own lines, without the emulator's chatter about itself."""
+    return "\n".join(line for line in emulator_output.splitlines() if "(rapid)" not in line)
