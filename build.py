@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Build the pylambda layer and the example functions, and run them locally.
 
-    python build.py --python none          build/layer/, build/layer.zip, build/functions/<name>.zip
+    python build.py                        build/layer/ with Python 3.15, build/layer.zip, build/functions/*.zip
+    python build.py --python 3.13 --arch arm64
+    python build.py --python none          a layer without an interpreter (uses python3 from PATH)
     python build.py invoke echo '{"a": 1}'  run a function on the built layer under the real emulator
     python build.py layer --into DIR        the layer's files only (what `sam build` calls)
     python build.py function echo --into DIR
 
 The build itself uses the standard library only, plus pip to fetch the pinned
-urllib3 wheel the runtime vendors. ``invoke`` needs the AWS Runtime Interface
-Emulator, which the ``aws-sam-cli`` package ships.
+urllib3 wheel the runtime vendors. Interpreters come from python-build-standalone,
+pinned by URL and sha256 in interpreters.json, and are cached (PYLAMBDA_CACHE).
+``invoke`` needs the AWS Runtime Interface Emulator, which the ``aws-sam-cli``
+package ships.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -25,13 +30,14 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from buildlib import BuildError
+from buildlib import BuildError, interpreter
 from buildlib.emulator import DEFAULT_HANDLER, Emulator, function_logs
 
 ROOT = Path(__file__).resolve().parent
 RUNTIME_SOURCE = ROOT / "layer"
 VENDOR_DIR = RUNTIME_SOURCE / "pylambda" / "_vendor"
 FUNCTIONS = ROOT / "functions"
+PINS = ROOT / "interpreters.json"
 DEFAULT_OUT = ROOT / "build"
 
 # Parts of vendored packages the runtime never imports: it speaks plain
@@ -103,7 +109,26 @@ def vendor() -> None:
 # --- the layer and the functions --------------------------------------------------------------------
 
 
-def build_layer(into: Path) -> None:
+class LayerSpec:
+    """Which interpreter goes into the layer: ``python`` is 'none', a version, 'default' or a path."""
+
+    def __init__(self, python: str = "none", arch: str = "x86_64", pins: Path = PINS) -> None:
+        self.python = python
+        self.arch = arch
+        self.pins = pins
+
+    def interpreter_source(self) -> Path:
+        """The tarball or directory to bundle: a pinned download (cached) or the user's own."""
+        if re.fullmatch(r"3\.\d+|default", self.python):
+            pin = interpreter.find_pin(self.pins, self.python, self.arch)
+            return interpreter.download(pin, cache_dir() / "python")
+        path = Path(self.python)
+        if not path.exists():
+            raise BuildError(f"--python {self.python}: not 'none', a version such as 3.14, nor a tarball or directory")
+        return path
+
+
+def build_layer(into: Path, spec: LayerSpec) -> None:
     """Lay out the layer's files in ``into``: what Lambda unpacks into /opt."""
     vendor()
     into.mkdir(parents=True, exist_ok=True)
@@ -116,6 +141,15 @@ def build_layer(into: Path) -> None:
         if relative.name == "vendor.txt" or relative.suffix == ".pinned":
             continue
         _copy(source, runtime / relative)
+    if spec.python == "none":
+        return
+    python = interpreter.install(spec.interpreter_source(), into, spec.arch)
+    if not interpreter.byte_compile(python, python / "lib", runtime):
+        print(
+            f"build.py: warning: the {spec.arch} interpreter cannot run on this machine, so the layer is not"
+            " byte-compiled; cold starts will compile the standard library on every start",
+            file=sys.stderr,
+        )
 
 
 def package_function(name: str, into: Path) -> None:
@@ -134,11 +168,11 @@ def function_names() -> list[str]:
     return sorted(path.name for path in FUNCTIONS.iterdir() if path.is_dir() and not path.name.startswith("."))
 
 
-def build_all(out: Path) -> None:
+def build_all(out: Path, spec: LayerSpec) -> None:
     """Build the layer and every function, unpacked and zipped, under ``out``."""
     layer = out / "layer"
     shutil.rmtree(layer, ignore_errors=True)
-    build_layer(layer)
+    build_layer(layer, spec)
     write_zip(layer, out / "layer.zip")
     sizes = f"{_size(out / 'layer.zip')} zipped, {_size(layer)} unzipped"
     print(f"layer      {out / 'layer.zip'}  {sizes}", file=sys.stderr)
@@ -189,14 +223,14 @@ def _size(path: Path) -> str:
     return f"{total / 1e6:.2f} MB"
 
 
-def invoke(name: str, event: str, out: Path, handler: str, timeout: int) -> int:
+def invoke(name: str, event: str, out: Path, spec: LayerSpec, *, handler: str, timeout: int) -> int:
     """Run one function once on the built layer; print its response and logs."""
-    build_all(out)
+    build_all(out, spec)
     with tempfile.TemporaryDirectory() as task_root:
         with zipfile.ZipFile(out / "functions" / f"{name}.zip") as archive:
             archive.extractall(task_root)
         env = {"AWS_LAMBDA_FUNCTION_NAME": name}
-        with Emulator(out / "layer" / "bootstrap", Path(task_root), handler, env, timeout) as emulator:
+        with Emulator(out / "layer" / "bootstrap", Path(task_root), handler, env=env, timeout=timeout) as emulator:
             result = emulator.invoke(event, timeout=timeout + 10)
             logs = emulator.wait_for_output("REPORT RequestId", timeout=2)
     print(f"--- logs of {name}", file=sys.stderr)
@@ -214,8 +248,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="build folder (default: build/)")
     parser.add_argument(
         "--python",
-        default="none",
-        help="interpreter to bundle; 'none' (the only choice so far) uses the python3 found on PATH",
+        default=os.environ.get("LAYER_PYTHON", "default"),
+        help="interpreter to bundle: a version pinned in interpreters.json (3.12 to 3.15; 'default' is the newest),"
+        " a python-build-standalone tarball or directory, or 'none' to use the python3 on PATH"
+        " (default: $LAYER_PYTHON, else 'default')",
+    )
+    parser.add_argument(
+        "--arch",
+        choices=sorted(interpreter.TRIPLES),
+        default=os.environ.get("LAYER_ARCH", "x86_64"),
+        help="the functions' architecture (default: $LAYER_ARCH, else x86_64)",
+    )
+    parser.add_argument(
+        "--pins", type=Path, default=PINS, help="pin table of interpreters (default: interpreters.json)"
     )
     commands = parser.add_subparsers(dest="command")
     layer = commands.add_parser("layer", help="write the layer's files into a directory")
@@ -231,18 +276,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--timeout", type=int, default=10, help="the function timeout in seconds (default: 10)")
     args = parser.parse_args(argv)
 
+    spec = LayerSpec(args.python, args.arch, args.pins)
     try:
-        if args.python != "none":
-            raise BuildError(f"--python {args.python}: bundling an interpreter is not supported yet; use --python none")
         if args.command == "layer":
-            build_layer(args.into)
+            build_layer(args.into, spec)
         elif args.command == "function":
             package_function(args.name, args.into)
         elif args.command == "invoke":
             event = args.event_file.read_text() if args.event_file else args.event
-            return invoke(args.name, event, args.out, args.handler, args.timeout)
+            return invoke(args.name, event, args.out, spec, handler=args.handler, timeout=args.timeout)
         else:
-            build_all(args.out)
+            build_all(args.out, spec)
     except BuildError as exc:
         print(f"build.py: {exc}", file=sys.stderr)
         return 1

@@ -68,6 +68,8 @@ class Emulator:
     """The emulator running a bootstrap, on free loopback ports.
 
     ``env`` entries override the inherited environment; None removes a variable.
+    ``user`` runs the emulator and runtime as that uid (and its gid), as
+    Lambda's managed-instances mode does with a user that does not own the layer.
     """
 
     def __init__(
@@ -75,8 +77,10 @@ class Emulator:
         bootstrap: Path,
         task_root: Path,
         handler: str = DEFAULT_HANDLER,
+        *,
         env: Mapping[str, str | None] | None = None,
         timeout: int = 10,
+        user: int | None = None,
     ) -> None:
         # Absolute: the emulator runs from the task root, where relative paths break.
         self.bootstrap = bootstrap.resolve()
@@ -94,6 +98,7 @@ class Emulator:
         self.environ = environ
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
         self._process: subprocess.Popen[bytes] | None = None
+        self.user = user
 
     def __enter__(self) -> Emulator:
         command = [
@@ -105,7 +110,14 @@ class Emulator:
             str(self.bootstrap),
         ]
         self._process = subprocess.Popen(
-            command, cwd=self.task_root, env=self.environ, stdout=self._log, stderr=subprocess.STDOUT
+            command,
+            cwd=self.task_root,
+            env=self.environ,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            user=self.user,
+            group=self.user,
+            extra_groups=None if self.user is None else [],
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -5,8 +5,10 @@ Running the directory puts it first on ``sys.path``, which is how the
 (which the user's own subprocesses would inherit).
 """
 
+import os
 import sys
 
 from pylambda.runtime import main
 
-sys.exit(main())
+# This file is <layer root>/pylambda/runtime/__main__.py.
+sys.exit(main(layer_root=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))

@@ -21,7 +21,7 @@ from .payload import decode_event, encode_result
 from .runtime_api import Invocation, RuntimeAPIClient, RuntimeAPIError
 
 
-def main() -> int:
+def main(layer_root: str) -> int:
     """Run the runtime until Lambda stops the process; the return value is the exit status."""
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if not address:
@@ -29,7 +29,7 @@ def main() -> int:
     logs.install(os.environ)
     try:
         api = RuntimeAPIClient(address)
-        handler = initialise(api)
+        handler = initialise(api, layer_root)
         function = FunctionInfo(os.environ)
         while True:
             serve(api, handler, function, api.next_invocation())
@@ -39,10 +39,10 @@ def main() -> int:
         return 130
 
 
-def initialise(api: RuntimeAPIClient) -> Handler:
-    """Make the task root the place user code lives, then load the handler."""
+def initialise(api: RuntimeAPIClient, layer_root: str) -> Handler:
+    """Put user code first on sys.path and in the working directory, then load the handler."""
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
-    sys.path.insert(0, task_root)
+    sys.path[:0] = [task_root, *dependency_layer_paths(layer_root)]
     os.chdir(task_root)
     try:
         return load_handler(os.environ.get("_HANDLER", ""), task_root)
@@ -52,6 +52,17 @@ def initialise(api: RuntimeAPIClient) -> Handler:
         logs.report_error(error)
         api.post_init_error(error)
         raise SystemExit(1) from None
+
+
+def dependency_layer_paths(layer_root: str) -> list[str]:
+    """Where the managed Python runtimes find packages from layers, so existing dependency layers work here too.
+
+    Layers all unpack into the same directory as ours (/opt); those built for
+    the managed runtimes keep packages in python/ and python/lib/pythonX.Y/site-packages.
+    """
+    python = os.path.join(layer_root, "python")
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return [os.path.join(python, "lib", version, "site-packages"), python]
 
 
 def serve(api: RuntimeAPIClient, handler: Handler, function: FunctionInfo, invocation: Invocation) -> None:

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.sam
 SAM = str(Path(sys.executable).with_name("sam"))
 
 
-def sam(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+def sam(*args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", **env_vars}
     return subprocess.run(
         [SAM, *args], cwd=build.ROOT, env=env, capture_output=True, text=True, check=False, timeout=600
     )
@@ -28,12 +28,18 @@ def test_template_passes_sam_validate_lint() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_sam_build_produces_the_same_layer_and_handler_only_functions(build_dir: Path, tmp_path: Path) -> None:
+def test_sam_build_produces_the_same_layer_with_interpreter_and_handler_only_functions(
+    bundled_build_dir: Path, standin_python: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "sam-build"
-    done = sam("build", "--template", "template.yaml", "--build-dir", str(out))
+    # LAYER_PYTHON points sam build at the offline stand-in instead of a download.
+    done = sam("build", "--template", "template.yaml", "--build-dir", str(out), LAYER_PYTHON=str(standin_python))
     assert done.returncode == 0, done.stdout + done.stderr
     layer = out / "PythonRuntimeLayer"
-    comparison = filecmp.dircmp(layer, build_dir / "layer")
+    assert (
+        layer / "pylambda" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "bin" / "python3"
+    ).exists()
+    comparison = filecmp.dircmp(layer, bundled_build_dir / "layer")
     assert _differences(comparison) == []
     assert os.access(layer / "bootstrap", os.X_OK)
     for logical_id in ("EchoFunction", "FailFunction", "BatchFunction"):

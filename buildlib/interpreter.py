@@ -1,0 +1,286 @@
+"""Bundling a CPython interpreter into the layer.
+
+``provided.al2023`` ships no Python, so the layer carries one: a relocatable
+build from python-build-standalone (the builds uv uses), pinned by URL and
+sha256 in ``interpreters.json``. It lands in ``pylambda/python3.X/`` inside
+the layer (never ``/opt/python``, where users' dependency layers live; and a
+per-version name, so two of our layers side by side do not mix their
+standard libraries), trimmed of what a Lambda function cannot use, with
+no symlinks (SAM's zipper would store each as a full copy) and with every
+file readable by the unprivileged user Lambda may run the runtime as.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import IO
+
+from . import BuildError
+
+# Lambda architecture name -> (python-build-standalone triple, ELF e_machine).
+TRIPLES = {"x86_64": ("x86_64-unknown-linux-gnu", 62), "arm64": ("aarch64-unknown-linux-gnu", 183)}
+
+# Directory names under lib/pythonX.Y that a function never needs.
+STDLIB_DEAD_WEIGHT = {
+    "test",
+    "tests",
+    "idle_test",
+    "idlelib",
+    "tkinter",
+    "turtledemo",
+    "ensurepip",
+    "lib2to3",
+    "pydoc_data",
+    "__phello__",
+    "site-packages",
+    "__pycache__",
+}
+STDLIB_DEAD_FILES = ("turtle.py",)
+# Extension modules that exist only for CPython's own test suite, or need Tk.
+DYNLOAD_DEAD_WEIGHT = re.compile(r"^(_test|_xxtest|xxlimited|_ctypes_test|_tkinter|xxsubtype)")
+
+
+class Pin:
+    """One downloadable interpreter: where it is and what its bytes must hash to."""
+
+    def __init__(self, python: str, arch: str, version: str, url: str, sha256: str) -> None:
+        self.python = python
+        self.arch = arch
+        self.version = version
+        self.url = url
+        self.sha256 = sha256
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[1].replace("%2B", "+")
+
+
+def load_pins(path: Path) -> tuple[str, list[Pin]]:
+    """The default minor version and every pin in a pin table."""
+    table = json.loads(path.read_text())
+    return table["default"], [Pin(**entry) for entry in table["interpreters"]]
+
+
+def find_pin(path: Path, python: str, arch: str) -> Pin:
+    """The pin for a minor version ('3.14') or 'default', on an architecture."""
+    default, pins = load_pins(path)
+    wanted = default if python == "default" else python
+    for pin in pins:
+        if pin.python == wanted and pin.arch == arch:
+            return pin
+    known = ", ".join(sorted({p.python for p in pins if p.arch == arch})) or "none"
+    raise BuildError(f"no pinned Python {wanted} for {arch} in {path} (pinned: {known})")
+
+
+def download(pin: Pin, cache: Path) -> Path:
+    """The pinned tarball from the cache, or downloaded into it and checked against its sha256.
+
+    The download goes to a temporary name and is renamed only once its hash
+    matches, so an interrupted or tampered download never sits in the cache.
+    """
+    target = cache / pin.filename
+    if target.exists() and _sha256(target) == pin.sha256:
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=cache, prefix=".download-", delete=False) as partial:
+        try:
+            _fetch(pin.url, partial)
+            partial.close()
+            actual = _sha256(Path(partial.name))
+            if actual != pin.sha256:
+                raise BuildError(
+                    f"{pin.url}: sha256 mismatch (expected {pin.sha256}, got {actual}); nothing was installed"
+                )
+            os.replace(partial.name, target)
+        finally:
+            if os.path.exists(partial.name):
+                os.unlink(partial.name)
+    return target
+
+
+def _fetch(url: str, out: IO[bytes]) -> None:
+    """Copy ``url`` into ``out``, with a progress line when stderr is a terminal."""
+    show = sys.stderr.isatty()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                done += len(chunk)
+                if show:
+                    of = f" of {total / 1e6:.1f}" if total else ""
+                    sys.stderr.write(f"\rdownloading {url.rsplit('/', 1)[1]}: {done / 1e6:.1f}{of} MB")
+    except OSError as exc:
+        raise BuildError(f"could not download {url}: {exc}") from None
+    if show:
+        sys.stderr.write("\n")
+
+
+def install(source: Path, layer_root: Path, arch: str) -> Path:
+    """Unpack a python-build-standalone tarball or directory into the layer; return its directory."""
+    with tempfile.TemporaryDirectory() as scratch:
+        if source.is_dir():
+            python = source / "python" if (source / "python").is_dir() else source
+            unpacked = Path(scratch) / "python"
+            shutil.copytree(python, unpacked, symlinks=True)
+        elif tarfile.is_tarfile(source):
+            with tarfile.open(source) as archive:
+                archive.extractall(scratch, filter="data")
+            unpacked = Path(scratch) / "python"
+        else:
+            raise BuildError(f"{source} is neither a directory nor a tarball")
+        minor = _minor_version(unpacked)
+        _trim(unpacked, minor)
+        _check_arch(unpacked / "bin" / "python3", arch)
+        _resolve_symlinks(unpacked)
+        _set_modes(unpacked)
+        target = layer_root / "pylambda" / f"python{minor}"
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(unpacked, target)
+    return target
+
+
+def _minor_version(python: Path) -> str:
+    """'3.14' from the lib/python3.14 directory, which every layout has."""
+    found = sorted(
+        m.group(1) for d in (python / "lib").glob("python3.*") if (m := re.fullmatch(r"python(3\.\d+)t?", d.name))
+    )
+    if len(found) != 1 or not (python / "bin").is_dir():
+        raise BuildError(f"{python} is not laid out like python-build-standalone (bin/, lib/python3.X/)")
+    return found[0]
+
+
+def _trim(python: Path, minor: str) -> None:
+    """Remove what a function cannot use: tools, headers, Tk, test suites, the static library."""
+    executable = python / "bin" / f"python{minor}"
+    if not executable.exists():
+        raise BuildError(f"{python}: no bin/python{minor}")
+    # One interpreter, under the name the bootstrap runs.
+    os.replace(executable.resolve(), python / "python3.tmp")
+    shutil.rmtree(python / "bin")
+    (python / "bin").mkdir()
+    os.replace(python / "python3.tmp", python / "bin" / "python3")
+    for name in ("include", "share"):
+        shutil.rmtree(python / name, ignore_errors=True)
+    needed = elf_needed(python / "bin" / "python3")
+    for entry in (python / "lib").iterdir():
+        keep = entry.name == f"python{minor}" or entry.name in needed
+        if not keep:
+            _remove(entry)
+    stdlib = python / "lib" / f"python{minor}"
+    for path in sorted(stdlib.rglob("*"), reverse=True):
+        dead_dir = path.is_dir() and (path.name in STDLIB_DEAD_WEIGHT or path.name.startswith("config-"))
+        dead_file = path.parent == stdlib and path.name in STDLIB_DEAD_FILES
+        dead_ext = path.parent.name == "lib-dynload" and DYNLOAD_DEAD_WEIGHT.match(path.name)
+        if dead_dir or dead_file or dead_ext:
+            _remove(path)
+
+
+def _check_arch(executable: Path, arch: str) -> None:
+    """Refuse an interpreter built for another machine than the functions run on."""
+    (machine,) = struct.unpack_from("<H", executable.read_bytes()[:20], 0x12)
+    if machine != TRIPLES[arch][1]:
+        found = next((name for name, (_, m) in TRIPLES.items() if m == machine), f"ELF machine {machine}")
+        raise BuildError(f"the interpreter is built for {found}, but the layer is for {arch} (--arch)")
+
+
+def _resolve_symlinks(python: Path) -> None:
+    """Replace symlinks with what they point to; drop those that point outside or nowhere."""
+    for path in sorted(python.rglob("*")):
+        if not path.is_symlink():
+            continue
+        target = path.resolve()
+        inside = target.is_relative_to(python.resolve()) and target.exists()
+        path.unlink()
+        if inside and target.is_file():
+            shutil.copy2(target, path)
+        elif inside:
+            shutil.copytree(target, path)
+
+
+def _set_modes(python: Path) -> None:
+    """Readable by all, executable where it was: Lambda may run the runtime as another user."""
+    for path in [python, *python.rglob("*")]:
+        executable = path.is_dir() or os.access(path, os.X_OK)
+        path.chmod(0o755 if executable else 0o644)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def byte_compile(python_dir: Path, *directories: Path) -> bool:
+    """Compile every .py under ``directories`` with the bundled interpreter; False if it cannot run here.
+
+    Unchecked-hash pycs are used as they are, without comparing them with the
+    source's mtime or hash: the right choice for code on Lambda's read-only
+    /opt, where a stale pyc could not be rewritten anyway, and they stay valid
+    after zip extraction changes every mtime.
+    """
+    python = python_dir / "bin" / "python3"
+    try:
+        subprocess.run([python, "-c", "pass"], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    command = [str(python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
+    # A fixed hash seed keeps the order of frozenset constants, and so the pyc bytes, reproducible.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run([*command, *map(str, directories)], capture_output=True, text=True, check=False, env=env)
+    if done.returncode != 0:
+        raise BuildError(f"byte-compiling the layer failed:\n{done.stdout}{done.stderr}")
+    return True
+
+
+def elf_needed(path: Path) -> set[str]:
+    """The DT_NEEDED libraries of a 64-bit little-endian ELF file (x86_64 and aarch64 both are).
+
+    Recent python-build-standalone interpreters link libpython statically but
+    still ship libpython3.X.so; this tells whether the layer needs to carry it.
+    """
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise BuildError(f"{path} is not a 64-bit little-endian ELF executable")
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    loads, dynamic = [], None
+    for index in range(phnum):
+        p_type, _, p_offset, p_vaddr, _, p_filesz = struct.unpack_from("<IIQQQQ", data, phoff + index * phentsize)
+        if p_type == 1:  # PT_LOAD
+            loads.append((p_vaddr, p_offset, p_filesz))
+        elif p_type == 2:  # PT_DYNAMIC
+            dynamic = (p_offset, p_filesz)
+    if dynamic is None:
+        return set()  # fully static
+    entries = [struct.unpack_from("<qQ", data, dynamic[0] + i) for i in range(0, dynamic[1], 16)]
+    strtab_vaddr = next(value for tag, value in entries if tag == 5)  # DT_STRTAB
+    strtab = next(off + strtab_vaddr - vaddr for vaddr, off, size in loads if vaddr <= strtab_vaddr < vaddr + size)
+    names = set()
+    for tag, value in entries:
+        if tag == 1:  # DT_NEEDED
+            start = strtab + value
+            names.add(data[start : data.index(b"\0", start)].decode())
+    return names
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
