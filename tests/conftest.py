@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
-import tarfile
 import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "layer"))
 
 import build  # noqa: E402
+from buildlib import standin  # noqa: E402
 from buildlib.emulator import Emulator  # noqa: E402
 
 # The runtime package imports its vendored urllib3; make sure it is unpacked.
@@ -41,47 +40,8 @@ def bootstrap(build_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def standin_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tarball in python-build-standalone's layout, made from the interpreter running the tests.
-
-    The tests must not download anything, so this honest stand-in replaces a
-    real python-build-standalone asset: the same layout (python/bin, python/lib/
-    python3.X, a python3 symlink, headers, Tk bits and test suites to trim),
-    with the executable's absolute RUNPATH rewritten to $ORIGIN/../lib as in the
-    real builds, so the bundled copy cannot lean on the original install.
-    """
-    base = Path(sys.base_prefix)
-    minor = f"{sys.version_info.major}.{sys.version_info.minor}"
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    executable = (base / "bin" / f"python{minor}").resolve()
-    binary = executable.read_bytes()
-    runpath = f"{base / 'lib'}\0".encode()
-    if runpath in binary:
-        binary = binary.replace(runpath, b"$ORIGIN/../lib\0".ljust(len(runpath), b"\0"))
-    skip = {"site-packages", "__pycache__"}
-
-    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        parts = Path(info.name).parts
-        if skip & set(parts):
-            return None
-        # A corner of the test suite is enough to prove it gets trimmed.
-        if "test" in parts[3:5] and not info.name.endswith(("test", "test/__init__.py", "test/support")):
-            return None
-        return info
-
-    tarball = tmp_path_factory.mktemp("standin") / f"cpython-{minor}-standin-install_only.tar.gz"
-    scratch = tarball.parent / "python"
-    (scratch / "bin").mkdir(parents=True)
-    (scratch / "bin" / f"python{minor}").write_bytes(binary)
-    (scratch / "bin" / f"python{minor}").chmod(0o755)
-    (scratch / "bin" / "python3").symlink_to(f"python{minor}")
-    (scratch / "include").mkdir()
-    (scratch / "include" / "Python.h").write_text("/* headers are not shipped in the layer */\n")
-    with tarfile.open(tarball, "w:gz", compresslevel=1) as archive:
-        archive.add(scratch, "python")
-        archive.add(stdlib, f"python/lib/python{minor}", filter=keep)
-        for library in (base / "lib").glob("libpython*"):
-            archive.add(library, f"python/lib/{library.name}")
-    return tarball
+    """A python-build-standalone-shaped tarball of the interpreter running the tests: nothing is downloaded."""
+    return standin.make_tarball(tmp_path_factory.mktemp("standin"))
 
 
 @pytest.fixture(scope="session")
