@@ -44,6 +44,20 @@ DEFAULT_OUT = ROOT / "build"
 # HTTP/1.1 to a local API, so no SOCKS, pyOpenSSL or browser shims.
 VENDOR_SKIP = ("urllib3/contrib/",)
 
+# Edits to vendored code, each for a measured reason: (file, exact old text, new text).
+# The build stops if a pinned release no longer has the old text, rather than ship unpatched.
+VENDOR_PATCHES = [
+    # urllib3's optional HTTP/2 support imports importlib.metadata at import time
+    # (about 13 ms of CPU on every cold start) for a version check that only
+    # inject_into_urllib3() needs; the runtime never calls it. Import it there.
+    ("urllib3/http2/__init__.py", "from importlib.metadata import version\n\n", ""),
+    (
+        "urllib3/http2/__init__.py",
+        '    h2_version = version("h2")',
+        '    from importlib.metadata import version\n\n    h2_version = version("h2")',
+    ),
+]
+
 # Zip entries carry this date so that the same sources give the same bytes.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -88,11 +102,12 @@ def fetch_wheel(name: str, version: str, sha256: str) -> Path:
 
 
 def vendor() -> None:
-    """Unpack the pinned wheels into ``layer/pylambda/_vendor`` unless they are already there."""
+    """Unpack the pinned wheels into ``layer/pylambda/_vendor`` and patch them, unless already done."""
+    patches = hashlib.sha256(repr(VENDOR_PATCHES).encode()).hexdigest()
     for name, version, sha256 in vendored_packages():
         target = VENDOR_DIR / name
         stamp = VENDOR_DIR / f"{name}.pinned"
-        if target.is_dir() and stamp.exists() and stamp.read_text() == sha256:
+        if target.is_dir() and stamp.exists() and stamp.read_text() == f"{sha256} {patches}":
             continue
         wheel = fetch_wheel(name, version, sha256)
         shutil.rmtree(target, ignore_errors=True)
@@ -103,7 +118,14 @@ def vendor() -> None:
                     archive.extract(member, VENDOR_DIR)
                 elif member.endswith("/LICENSE.txt"):
                     (target / "LICENSE.txt").write_bytes(archive.read(member))
-        stamp.write_text(sha256)
+        for path, old, new in VENDOR_PATCHES:
+            if path.startswith(f"{name}/"):
+                source = VENDOR_DIR / path
+                text = source.read_text()
+                if text.count(old) != 1:
+                    raise BuildError(f"vendor patch no longer applies to {path}: update VENDOR_PATCHES in build.py")
+                source.write_text(text.replace(old, new))
+        stamp.write_text(f"{sha256} {patches}")
 
 
 # --- the layer and the functions --------------------------------------------------------------------

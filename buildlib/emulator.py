@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from . import BuildError
@@ -70,6 +70,7 @@ class Emulator:
     ``env`` entries override the inherited environment; None removes a variable.
     ``user`` runs the emulator and runtime as that uid (and its gid), as
     Lambda's managed-instances mode does with a user that does not own the layer.
+    ``args`` follow the bootstrap on its command line.
     """
 
     def __init__(
@@ -81,9 +82,11 @@ class Emulator:
         env: Mapping[str, str | None] | None = None,
         timeout: int = 10,
         user: int | None = None,
+        args: Sequence[str] = (),
     ) -> None:
-        # Absolute: the emulator runs from the task root, where relative paths break.
-        self.bootstrap = bootstrap.resolve()
+        # Absolute, as the emulator runs from the task root; not resolved, as a venv's python is a symlink.
+        self.bootstrap = Path(os.path.abspath(bootstrap))
+        self.args = list(args)
         self.task_root = task_root.resolve()
         self.port = free_port()
         environ = dict(os.environ)
@@ -108,6 +111,7 @@ class Emulator:
             "--runtime-api-address",
             f"127.0.0.1:{free_port()}",
             str(self.bootstrap),
+            *self.args,
         ]
         self._process = subprocess.Popen(
             command,
@@ -150,6 +154,18 @@ class Emulator:
                 return InvokeResult(response.status, dict(response.headers), response.read())
         except urllib.error.HTTPError as exc:
             return InvokeResult(exc.code, dict(exc.headers), exc.read())
+
+    def runtime_pid(self) -> int | None:
+        """The process the emulator started for the runtime, if it is running."""
+        assert self._process is not None
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self._process.pid:
+                return int(stat.parent.name)
+        return None
 
     def logs(self) -> str:
         """Everything the emulator and the runtime have written so far."""

@@ -9,8 +9,7 @@ users of the managed Python runtime already parse: ``errorMessage``,
 from __future__ import annotations
 
 import os
-from types import TracebackType
-from typing import TypedDict
+from typing import TYPE_CHECKING
 
 # Error types the runtime reports itself. The names are AWS's, so alarms and
 # retry policies written against the managed runtime keep matching.
@@ -28,13 +27,17 @@ CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-class ErrorDocument(TypedDict):
-    """The JSON body of an ``.../error`` POST."""
+if TYPE_CHECKING:  # a TypedDict costs about a millisecond to create at import: the checker alone needs it
+    from types import TracebackType
+    from typing import TypedDict
 
-    errorMessage: str
-    errorType: str
-    requestId: str
-    stackTrace: list[str]
+    class ErrorDocument(TypedDict):
+        """The JSON body of an ``.../error`` POST."""
+
+        errorMessage: str
+        errorType: str
+        requestId: str
+        stackTrace: list[str]
 
 
 class RuntimeFault(Exception):

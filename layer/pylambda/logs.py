@@ -15,9 +15,10 @@ import logging
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import ErrorDocument
+if TYPE_CHECKING:
+    from .errors import ErrorDocument
 
 _request_id = ""
 _tenant_id: str | None = None

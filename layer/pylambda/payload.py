@@ -9,7 +9,6 @@ invoke only.
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 from .errors import MARSHAL_ERROR, UNMARSHAL_ERROR, RuntimeFault
@@ -21,6 +20,10 @@ RAW_BYTES = "application/unknown"
 
 def _number_from_decimal(value: object) -> object:
     """Let ``Decimal`` (what boto3's DynamoDB layer returns) through as a JSON number."""
+    # Imported here: only results JSON cannot encode get this far, and decimal
+    # costs milliseconds of every cold start to import.
+    from decimal import Decimal
+
     if isinstance(value, Decimal) and value.is_finite():
         return int(value) if value == value.to_integral_value() else float(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

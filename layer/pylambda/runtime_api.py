@@ -1,19 +1,28 @@
 """The HTTP client for the Lambda Runtime API (``$AWS_LAMBDA_RUNTIME_API``).
 
 Four calls make the whole protocol: fetch the next event, post its result,
-post its error, or post an init error. The API is a local HTTP/1.1 server, so
-one pooled connection is enough; urllib3 reuses it whenever the server keeps
-it open and reconnects when the server closes it (the emulator closes after
-every ``next``).
+post its error, or post an init error. The API is a local HTTP/1.1 server that
+only this process talks to, so the client holds a single urllib3
+``HTTPConnection`` rather than a pool: no pool queue, retry or per-call
+timeout objects on the path every invoke takes twice. The connection is kept
+open while the server allows it (the emulator does, for HTTP/1.1 clients that
+do not ask it to close); after an answer with ``Connection: close`` it
+reopens on the next call.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from http.client import HTTPException
+from typing import TYPE_CHECKING
 
-from ._vendor import urllib3
-from .errors import ErrorDocument
+from ._vendor.urllib3.connection import HTTPConnection
+from ._vendor.urllib3.exceptions import HTTPError
+from ._vendor.urllib3.response import HTTPResponse
+
+if TYPE_CHECKING:
+    from .errors import ErrorDocument
 
 _BASE = "/2018-06-01/runtime"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
@@ -39,15 +48,9 @@ class RuntimeAPIClient:
 
     def __init__(self, address: str) -> None:
         host, _, port = address.rpartition(":")
-        self._pool = urllib3.HTTPConnectionPool(
-            host.strip("[]"),
-            int(port),
-            maxsize=1,
-            retries=False,
-            # No read timeout: `next` blocks for as long as there is no event,
-            # and Lambda freezes the process meanwhile.
-            timeout=urllib3.Timeout(connect=5.0, read=None),
-        )
+        # No timeout: `next` blocks for as long as there is no event, and
+        # Lambda freezes the process meanwhile.
+        self._connection = HTTPConnection(host.strip("[]"), int(port), timeout=None)
 
     def next_invocation(self) -> Invocation:
         """Block until Lambda has an event for this runtime."""
@@ -78,11 +81,19 @@ class RuntimeAPIClient:
 
     def _call(
         self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> HTTPResponse:
+        connection = self._connection
+        # A kept-alive connection the server has since closed: start afresh
+        # rather than fail on it. (After `Connection: close`, http.client has
+        # already dropped the socket and reconnects by itself.)
+        if connection.sock is not None and not connection.is_connected:
+            connection.close()
         try:
-            response = self._pool.urlopen(method, path, body=body, headers=headers, redirect=False)
-        except urllib3.exceptions.HTTPError as exc:
-            raise RuntimeAPIError(f"{method} {path} failed: {exc}") from None
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+        except (OSError, HTTPException, HTTPError) as exc:
+            connection.close()
+            raise RuntimeAPIError(f"{method} {path} failed: {exc!r}") from None
         if response.status >= 300:
             detail = response.data[:200].decode("utf-8", "replace")
             raise RuntimeAPIError(f"{method} {path} answered {response.status}: {detail}")

@@ -6,14 +6,16 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pylambda import errors
 from pylambda.context import FunctionInfo
-from pylambda.errors import ErrorDocument
 from pylambda.runtime import serve
 from pylambda.runtime_api import Invocation
+
+if TYPE_CHECKING:
+    from pylambda.errors import ErrorDocument
 
 FUNCTION = FunctionInfo({"AWS_LAMBDA_FUNCTION_NAME": "unit"})
 
