@@ -22,13 +22,23 @@ MARSHAL_ERROR = "Runtime.MarshalError"
 UNMARSHAL_ERROR = "Runtime.UnmarshalError"
 CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
 
+# The credentials Lambda puts in the environment. Nothing the runtime reports
+# or formats may carry their values, whatever user code put in a message.
+SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+
+# An error document travels in one HTTP body and one log record: a message of
+# megabytes helps nobody and could push the document past the API's limits.
+MAX_MESSAGE = 64 * 1024
+_MAX_CHAIN = 16  # exceptions followed through __cause__ / __context__
+_CAUSE = "The above exception was the direct cause of the following exception:"
+_CONTEXT = "During handling of the above exception, another exception occurred:"
+
 # Frames from files under this directory belong to the runtime. They are cut
 # from the front of a stack trace: the user wants to see their own code.
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 if TYPE_CHECKING:  # a TypedDict costs about a millisecond to create at import: the checker alone needs it
-    from types import TracebackType
     from typing import TypedDict
 
     class ErrorDocument(TypedDict):
@@ -51,30 +61,57 @@ class RuntimeFault(Exception):
 
 
 def error_document(exc: BaseException, request_id: str = "") -> ErrorDocument:
-    """Describe ``exc`` the way the caller of the function will see it."""
+    """Describe ``exc`` the way the caller of the function will see it, secrets masked."""
     if isinstance(exc, RuntimeFault):
-        return {
-            "errorMessage": exc.message,
-            "errorType": exc.error_type,
-            "requestId": request_id,
-            "stackTrace": exc.stack_trace,
-        }
+        message, error_type, stack = exc.message, exc.error_type, exc.stack_trace
+    else:
+        message, error_type, stack = _message_of(exc), type(exc).__name__, user_stack_trace(exc)
+    if len(message) > MAX_MESSAGE:
+        message = f"{message[:MAX_MESSAGE]}... [truncated: {len(message)} characters in all]"
     return {
-        "errorMessage": _message_of(exc),
-        "errorType": type(exc).__name__,
+        "errorMessage": redact_secrets(message),
+        "errorType": error_type,
         "requestId": request_id,
-        "stackTrace": user_stack_trace(exc.__traceback__),
+        "stackTrace": [redact_secrets(entry) for entry in stack],
     }
 
 
-def user_stack_trace(tb: TracebackType | None) -> list[str]:
-    """Format a traceback as a list of frames, minus the runtime's own leading frames."""
+def user_stack_trace(exc: BaseException) -> list[str]:
+    """The frames that led to ``exc``, its causes first as Python prints them, without the runtime's own frames."""
     # traceback pulls in linecache and tokenize: only failures pay for them.
     import traceback
 
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_RUNTIME_DIR):
-        tb = tb.tb_next
-    return traceback.format_list(traceback.extract_tb(tb))
+    chain = [exc]
+    while len(chain) < _MAX_CHAIN:
+        last = chain[-1]
+        link = last.__cause__
+        if link is None and not last.__suppress_context__:
+            link = last.__context__
+        if link is None or any(link is seen for seen in chain):
+            break
+        chain.append(link)
+    chain.reverse()  # the root cause first, as Python prints a chain
+    entries: list[str] = []
+    for index, current in enumerate(chain):
+        tb = current.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_RUNTIME_DIR):
+            tb = tb.tb_next
+        entries += traceback.format_list(traceback.extract_tb(tb))
+        if index + 1 < len(chain):  # joined to the next exception as Python's own traceback does
+            entries.append(f"{type(current).__name__}: {_message_of(current)}\n")
+            joint = _CAUSE if chain[index + 1].__cause__ is current else _CONTEXT
+            entries.append(f"\n{joint}\n\n")
+    return entries
+
+
+def redact_secrets(text: str) -> str:
+    """Mask the values of the credential variables wherever they appear in ``text``."""
+    for name in SECRET_VARIABLES:
+        secret = os.environ.get(name, "")
+        # Short values would mask ordinary text and are not credentials anyway.
+        if len(secret) >= 8 and secret in text:
+            text = text.replace(secret, f"<{name} redacted>")
+    return text
 
 
 def _message_of(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ Python runtime reports for it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -23,6 +24,7 @@ from .errors import (
     MALFORMED_HANDLER_NAME,
     USER_CODE_SYNTAX_ERROR,
     RuntimeFault,
+    user_stack_trace,
 )
 
 Handler = Callable[[Any, Any], Any]
@@ -33,17 +35,24 @@ Handler = Callable[[Any, Any], Any]
 _SEGMENT = re.compile(r"[\w-]+")
 
 
-def load_handler(spec: str, task_root: str) -> Handler:
-    """Import the module ``spec`` names and return its handler function."""
+def load_handler(spec: str, code_roots: list[str]) -> Handler:
+    """Import the module ``spec`` names and return its handler function.
+
+    ``code_roots`` are the only directories the module may come from: the task
+    root and the dependency-layer directories. Anything else (the standard
+    library, the runtime itself) is refused before it is imported.
+    """
     module_name, function_name = parse_handler_name(spec)
-    _refuse_shadowed_module(module_name, task_root)
+    _refuse_module_outside(module_name, code_roots)
     try:
         module = importlib.import_module(module_name)
     except SyntaxError as exc:
         where = f'  File "{exc.filename}", line {exc.lineno}\n    {(exc.text or "").strip()}\n'
         raise RuntimeFault(USER_CODE_SYNTAX_ERROR, f"Syntax error in module '{module_name}': {exc}", [where]) from exc
     except ImportError as exc:
-        raise RuntimeFault(IMPORT_MODULE_ERROR, f"Unable to import module '{module_name}': {exc}") from exc
+        # The frames say which line of the user's code asked for the missing module.
+        message = f"Unable to import module '{module_name}': {exc}"
+        raise RuntimeFault(IMPORT_MODULE_ERROR, message, user_stack_trace(exc)) from exc
     handler = getattr(module, function_name, None)
     if handler is None:
         raise RuntimeFault(HANDLER_NOT_FOUND, f"Handler '{function_name}' missing on module '{module_name}'")
@@ -68,25 +77,35 @@ def parse_handler_name(spec: str) -> tuple[str, str]:
     return ".".join(segments), function_name
 
 
-def _refuse_shadowed_module(module_name: str, task_root: str) -> None:
-    """Refuse a handler module whose name is already taken by Python or the runtime.
+def _refuse_module_outside(module_name: str, code_roots: list[str]) -> None:
+    """Refuse a handler module that Python would find outside ``code_roots``.
 
     The runtime has imported part of the standard library before the handler
     loads, so a user's ``json.py`` or ``logging.py`` would silently lose to it
-    and the error would be a baffling 'handler missing'. Say so instead.
+    and the error would be a baffling 'handler missing'; and a name such as
+    ``antigravity.handler`` must not run standard-library code. Only the top
+    level is looked up: finding a submodule would import its parents.
     """
     top = module_name.partition(".")[0]
     loaded = sys.modules.get(top)
-    origin = getattr(loaded, "__file__", None) if loaded is not None else None
-    builtin = top in sys.builtin_module_names
-    taken = loaded is not None and not (origin and _is_under(origin, task_root))
-    if builtin or taken:
+    if top in sys.builtin_module_names:
+        origins: list[str] = []
+    elif loaded is not None:
+        origins = [getattr(loaded, "__file__", None) or ""]
+    else:
+        spec = importlib.util.find_spec(top)
+        if spec is None:
+            return  # the import reports it as missing, with AWS's message
+        origins = list(spec.submodule_search_locations or [spec.origin or ""])
+    inside = bool(origins) and all(any(_is_under(origin, root) for root in code_roots) for origin in origins)
+    if not inside:
         raise RuntimeFault(
             BUILT_IN_MODULE_CONFLICT,
-            f"Cannot use built-in module '{top}' as a handler module: rename the file",
+            f"Cannot use '{top}' as a handler module: that name belongs to a module outside the function's code "
+            "(Python's own or the runtime's); rename the file",
         )
 
 
 def _is_under(path: str, directory: str) -> bool:
     directory = os.path.join(os.path.abspath(directory), "")
-    return os.path.abspath(path).startswith(directory)
+    return bool(path) and os.path.abspath(path).startswith(directory)

@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .errors import error_document, redact_secrets
+
 if TYPE_CHECKING:
     from .errors import ErrorDocument
 
@@ -102,6 +104,9 @@ class TextFormatter(logging.Formatter):
             "%Y-%m-%dT%H:%M:%S",
         )
 
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_secrets(super().format(record))
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record, with the fields CloudWatch Logs Insights expects."""
@@ -120,8 +125,6 @@ class JsonFormatter(logging.Formatter):
         if tenant_id is not None:
             document["tenantId"] = tenant_id
         if record.exc_info and record.exc_info[1] is not None:
-            from .errors import error_document
-
             error = error_document(record.exc_info[1])
             document["errorType"] = error["errorType"]
             document["errorMessage"] = error["errorMessage"]
@@ -130,7 +133,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _RECORD_FIELDS and key not in document:
                 document[key] = value
         # default=str: a record with an odd `extra` value is still logged, not dropped.
-        return json.dumps(document, ensure_ascii=False, default=str)
+        return redact_secrets(json.dumps(document, ensure_ascii=False, default=str))
 
 
 def report_error(error: ErrorDocument) -> None:

@@ -37,6 +37,8 @@ _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_number
 
 def decode_event(body: bytes) -> Any:
     """Parse the event; invalid JSON or bytes that are not UTF-8 fail this invoke."""
+    if not body:
+        raise RuntimeFault(UNMARSHAL_ERROR, "Unable to unmarshal input: the event is empty; send JSON, such as {}")
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:

@@ -5,20 +5,22 @@
              result = handler(event, context)
              POST invocation/{id}/response        (or invocation/{id}/error)
 
-Everything else (HTTP, context, errors, logs, JSON) lives in its own module.
+Everything else (HTTP, context, errors, logs, JSON, shutdown) lives in its own module.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
-from . import logs
+from . import logs, shutdown
 from .context import TENANT_ID, TRACE_ID, FunctionInfo, LambdaContext
 from .errors import error_document
 from .handler_loader import Handler, load_handler
 from .payload import decode_event, encode_result
-from .runtime_api import Invocation, RuntimeAPIClient, RuntimeAPIError
+from .runtime_api import Invocation, RuntimeAPIClient, RuntimeAPIError, RuntimeAPIRefused
 
 
 def main(layer_root: str) -> int:
@@ -27,6 +29,7 @@ def main(layer_root: str) -> int:
     if not address:
         return _fatal("AWS_LAMBDA_RUNTIME_API is not set: run this under Lambda or the Runtime Interface Emulator")
     logs.install(os.environ)
+    shutdown.install()
     try:
         api = RuntimeAPIClient(address)
         handler = initialise(api, layer_root)
@@ -35,6 +38,8 @@ def main(layer_root: str) -> int:
             serve(api, handler, function, api.next_invocation())
     except RuntimeAPIError as exc:
         return _fatal(f"lost the Runtime API at {address}: {exc}")
+    except shutdown.Shutdown:  # SIGTERM: returning lets atexit hooks run
+        return 0
     except KeyboardInterrupt:  # Ctrl-C in a local run, while waiting for an event
         return 130
 
@@ -42,12 +47,13 @@ def main(layer_root: str) -> int:
 def initialise(api: RuntimeAPIClient, layer_root: str) -> Handler:
     """Put user code first on sys.path and in the working directory, then load the handler."""
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
-    sys.path[:0] = [task_root, *dependency_layer_paths(layer_root)]
+    code_roots = [task_root, *dependency_layer_paths(layer_root)]
+    sys.path[:0] = code_roots
     os.chdir(task_root)
     try:
-        return load_handler(os.environ.get("_HANDLER", ""), task_root)
+        return load_handler(os.environ.get("_HANDLER", ""), code_roots)
     # Whatever the module raises at import (even SystemExit) is the user's init error.
-    except BaseException as exc:
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:
         error = error_document(exc)
         logs.report_error(error)
         api.post_init_error(error)
@@ -74,23 +80,37 @@ def serve(api: RuntimeAPIClient, handler: Handler, function: FunctionInfo, invoc
         context = LambdaContext(function, headers)
         result = handler(decode_event(invocation.body), context)
         body, content_type = encode_result(result)
-    # BaseException: sys.exit() or KeyboardInterrupt in a handler fails that
-    # invoke and is reported, instead of killing the process without a word.
-    except BaseException as exc:
+    # sys.exit() or KeyboardInterrupt in a handler fails that invoke and is
+    # reported, instead of killing the process without a word. (SIGTERM's
+    # Shutdown is not caught: it must end the loop.)
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:
         error = error_document(exc, request_id)
         logs.report_error(error)
-        api.post_error(request_id, error)
+        _deliver(api.post_error, request_id, error)
     else:
         logs.flush()
-        api.post_response(request_id, body, content_type)
+        _deliver(api.post_response, request_id, body, content_type)
+
+
+def _deliver(post: Callable[..., None], *args: Any) -> None:
+    """POST a result or error; a refusal fails only this invoke.
+
+    The API refuses with a 4xx when, say, a result is over the 6 MB limit
+    (413): it has already failed the invoke towards the caller, so the runtime
+    logs why and goes on to the next event. Transport failures propagate.
+    """
+    try:
+        post(*args)
+    except RuntimeAPIRefused as exc:
+        sys.stderr.write(f"pylambda: {exc}\n")
 
 
 def _set_trace_id(trace_id: str | None) -> None:
     """Expose the X-Ray trace id to the SDKs, which read it from the environment."""
     if trace_id:
         os.environ["_X_AMZN_TRACE_ID"] = trace_id
-    else:
-        os.environ.pop("_X_AMZN_TRACE_ID", None)
+    elif "_X_AMZN_TRACE_ID" in os.environ:
+        del os.environ["_X_AMZN_TRACE_ID"]
 
 
 def _fatal(message: str) -> int:

@@ -13,9 +13,12 @@ reopens on the next call.
 from __future__ import annotations
 
 import json
+import sys
+import time
 from collections.abc import Mapping
 from http.client import HTTPException
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from ._vendor.urllib3.connection import HTTPConnection
 from ._vendor.urllib3.exceptions import HTTPError
@@ -28,8 +31,23 @@ _BASE = "/2018-06-01/runtime"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 
 
+# `next` is the one call that is safe to repeat: once the API has answered at
+# least once, a short, bounded series of tries rides out a hiccup (a dropped
+# connection, a 500) without ever spinning hot. An API that never answered is
+# not retried: the runtime is misconfigured, and one line says so at once.
+NEXT_RETRY_DELAYS = (0.1, 0.3, 1.0)
+
+
 class RuntimeAPIError(Exception):
-    """The Runtime API could not be reached or refused a call."""
+    """The Runtime API could not be reached, or failed."""
+
+
+class RuntimeAPIRefused(RuntimeAPIError):
+    """The Runtime API answered a call with a client error (4xx), such as 413 for a result too large."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Invocation:
@@ -51,10 +69,19 @@ class RuntimeAPIClient:
         # No timeout: `next` blocks for as long as there is no event, and
         # Lambda freezes the process meanwhile.
         self._connection = HTTPConnection(host.strip("[]"), int(port), timeout=None)
+        self._answered = False
 
     def next_invocation(self) -> Invocation:
-        """Block until Lambda has an event for this runtime."""
-        response = self._call("GET", f"{_BASE}/invocation/next")
+        """Block until Lambda has an event for this runtime; retry a failing API a few times, then give up."""
+        for delay in (*NEXT_RETRY_DELAYS, None):
+            try:
+                response = self._call("GET", f"{_BASE}/invocation/next")
+                break
+            except RuntimeAPIError as exc:
+                if delay is None or not self._answered:
+                    raise
+                sys.stderr.write(f"pylambda: {exc}; trying again in {delay:g} s\n")
+                time.sleep(delay)
         headers = response.headers
         request_id = headers.get("Lambda-Runtime-Aws-Request-Id")
         if not request_id:
@@ -63,11 +90,12 @@ class RuntimeAPIClient:
 
     def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
         """Deliver the handler's result to the caller."""
-        self._call("POST", f"{_BASE}/invocation/{request_id}/response", body, {"Content-Type": content_type})
+        path = f"{_BASE}/invocation/{_quote(request_id)}/response"
+        self._call("POST", path, body, {"Content-Type": content_type})
 
     def post_error(self, request_id: str, error: ErrorDocument) -> None:
         """Fail the invoke with this error document."""
-        self._post_error(f"{_BASE}/invocation/{request_id}/error", error)
+        self._post_error(f"{_BASE}/invocation/{_quote(request_id)}/error", error)
 
     def post_init_error(self, error: ErrorDocument) -> None:
         """Fail the initialisation: Lambda reports it to the caller and restarts the runtime."""
@@ -93,8 +121,16 @@ class RuntimeAPIClient:
             response = connection.getresponse()
         except (OSError, HTTPException, HTTPError) as exc:
             connection.close()
-            raise RuntimeAPIError(f"{method} {path} failed: {exc!r}") from None
+            raise RuntimeAPIError(f"{method} {path} failed: {exc or type(exc).__name__}") from None
+        self._answered = True
         if response.status >= 300:
-            detail = response.data[:200].decode("utf-8", "replace")
-            raise RuntimeAPIError(f"{method} {path} answered {response.status}: {detail}")
+            message = f"{method} {path} answered {response.status}: {response.data[:300].decode('utf-8', 'replace')}"
+            if 400 <= response.status < 500:
+                raise RuntimeAPIRefused(message, response.status)
+            raise RuntimeAPIError(message)
         return response
+
+
+def _quote(request_id: str) -> str:
+    """The request id as one path segment: it comes from a header, and must not steer the URL."""
+    return quote(request_id, safe="")

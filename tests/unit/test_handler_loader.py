@@ -33,13 +33,13 @@ def code(task_root: Callable[[Mapping[str, str]], Path]) -> Iterator[Callable[[M
 
 def fault_of(spec: str, root: Path) -> RuntimeFault:
     with pytest.raises(RuntimeFault) as caught:
-        load_handler(spec, str(root))
+        load_handler(spec, [str(root)])
     return caught.value
 
 
 def test_loads_function_from_top_level_module(code: Callable[..., Path]) -> None:
     root = code({"app.py": "def handler(event, context):\n    return event\n"})
-    assert load_handler("app.handler", str(root))(41, None) == 41
+    assert load_handler("app.handler", [str(root)])(41, None) == 41
 
 
 def test_loads_function_from_dotted_package(code: Callable[..., Path]) -> None:
@@ -50,12 +50,12 @@ def test_loads_function_from_dotted_package(code: Callable[..., Path]) -> None:
             "pkg/sub/mod.py": "def fn(event, context):\n    return 'deep'\n",
         }
     )
-    assert load_handler("pkg.sub.mod.fn", str(root))({}, None) == "deep"
+    assert load_handler("pkg.sub.mod.fn", [str(root)])({}, None) == "deep"
 
 
 def test_loads_function_from_directory_path(code: Callable[..., Path]) -> None:
     root = code({"src/handlers/orders.py": "def create(event, context):\n    return 'created'\n"})
-    assert load_handler("src/handlers/orders.create", str(root))({}, None) == "created"
+    assert load_handler("src/handlers/orders.create", [str(root)])({}, None) == "created"
 
 
 def test_module_top_level_code_runs_once_per_load(code: Callable[..., Path]) -> None:
@@ -70,7 +70,7 @@ def test_module_top_level_code_runs_once_per_load(code: Callable[..., Path]) -> 
             "counter.py": "imports = 0\n",
         }
     )
-    handler = load_handler("app.handler", str(root))
+    handler = load_handler("app.handler", [str(root)])
     assert [handler({}, None) for _ in range(3)] == [1, 1, 1]
 
 

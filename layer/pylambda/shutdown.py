@@ -1,0 +1,30 @@
+"""Ending the process well: SIGTERM runs the user's shutdown hooks, a crash leaves a trace.
+
+Lambda sends SIGTERM before it stops an execution environment (and kills it
+shortly after). Python's default is to die on the spot, skipping ``atexit``
+hooks that flush metrics or close connections; here SIGTERM unwinds the loop
+instead, so the interpreter exits normally and runs them. A handler that
+user code registers for SIGTERM replaces this one, as it would anywhere.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import signal
+from types import FrameType
+
+
+class Shutdown(BaseException):
+    """Raised by SIGTERM; a BaseException so that no ``except Exception`` in user code swallows it."""
+
+
+def install() -> None:
+    """Route SIGTERM through ``Shutdown`` and dump Python's stack if the process crashes."""
+    # A segfault in a C extension otherwise leaves only "signal: segmentation
+    # fault" in the logs; faulthandler prints where Python was when it happened.
+    faulthandler.enable()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Shutdown
