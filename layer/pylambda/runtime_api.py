@@ -124,7 +124,8 @@ class RuntimeAPIClient:
             raise RuntimeAPIError(f"{method} {path} failed: {exc or type(exc).__name__}") from None
         self._answered = True
         if response.status >= 300:
-            message = f"{method} {path} answered {response.status}: {response.data[:300].decode('utf-8', 'replace')}"
+            detail = response.data[:300].decode("utf-8", "replace").strip()
+            message = f"{method} {path} answered {response.status}: {detail}"
             if 400 <= response.status < 500:
                 raise RuntimeAPIRefused(message, response.status)
             raise RuntimeAPIError(message)

@@ -145,3 +145,25 @@ def test_modules_already_taken_by_python_or_the_runtime_are_refused(spec: str, c
     root = code({"json.py": "def loads(event, context):\n    return 'user json'\n"})
     fault = fault_of(spec, root)
     assert fault.error_type == errors.BUILT_IN_MODULE_CONFLICT
+
+
+@pytest.mark.parametrize("spec", ["this.handler", "antigravity.handler", "http.server.test"])
+def test_standard_library_modules_are_refused_without_being_imported(spec: str, code: Callable[..., Path]) -> None:
+    root = code({"app.py": "def handler(event, context):\n    pass\n"})
+    top = spec.partition(".")[0]
+    already = top in sys.modules
+    fault = fault_of(spec, root)
+    assert fault.error_type == errors.BUILT_IN_MODULE_CONFLICT
+    assert (top in sys.modules) == already
+
+
+def test_handler_in_a_dependency_layer_directory_is_allowed(code: Callable[..., Path], tmp_path: Path) -> None:
+    root = code({"app.py": ""})
+    layer = tmp_path / "opt-python"
+    layer.mkdir()
+    (layer / "shared_handlers.py").write_text("def handler(event, context):\n    return 'from a layer'\n")
+    sys.path.append(str(layer))
+    try:
+        assert load_handler("shared_handlers.handler", [str(root), str(layer)])({}, None) == "from a layer"
+    finally:
+        sys.path.remove(str(layer))

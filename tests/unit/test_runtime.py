@@ -136,3 +136,24 @@ def test_error_document_is_valid_json_for_any_message() -> None:
 
     [(_, error)] = run(handler).errors
     assert json.loads(json.dumps(error))["errorMessage"] == 'naïve \u2603 \x00 "quoted"'
+
+
+def test_sigterm_shutdown_is_not_swallowed_by_the_invoke() -> None:
+    from pylambda.shutdown import Shutdown
+
+    def handler(event: Any, context: Any) -> None:
+        raise Shutdown
+
+    with pytest.raises(Shutdown):
+        run(handler)
+
+
+def test_a_refused_post_fails_only_that_invoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from pylambda.runtime_api import RuntimeAPIRefused
+
+    class RefusingAPI(RecordingAPI):
+        def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
+            raise RuntimeAPIRefused("POST .../response answered 413: too large", 413)
+
+    serve(RefusingAPI(), lambda event, context: "big", FUNCTION, invocation())  # type: ignore[arg-type]
+    assert "answered 413" in capsys.readouterr().err

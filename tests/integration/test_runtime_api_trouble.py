@@ -1,0 +1,118 @@
+"""A Runtime API that fails: bounded, logged retries and a clean exit, never a hot spin.
+
+The emulator cannot produce these faults, so a small scripted server stands in
+for the Runtime API and the real bootstrap runs against it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+class ScriptedAPI(ThreadingHTTPServer):
+    """Answers each `next` as the script says: 'event', '500', 'drop' (close without answering),
+    or 'evil' (an event whose request id tries to climb out of its URL path)."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script = list(script)
+        self.nexts: list[float] = []
+        self.responses: list[str] = []
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ScriptedAPI
+
+    def do_GET(self) -> None:
+        self.server.nexts.append(time.monotonic())
+        step = self.server.script.pop(0) if self.server.script else "drop"
+        if step == "drop":
+            self.close_connection = True
+            self.connection.close()
+            return
+        if step == "500":
+            self._send(500, b'{"errorType": "ServiceException"}', {})
+            return
+        request_id = "../../init/error" if step == "evil" else f"req-{len(self.server.nexts)}"
+        self._send(200, b'{"n": 1}', {"Lambda-Runtime-Aws-Request-Id": request_id, "Lambda-Runtime-Deadline-Ms": "0"})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.responses.append(self.path)
+        self._send(202, b'{"status":"OK"}', {})
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def run_against(bootstrap: Path, bare_python_dir: Path, tmp_path: Path) -> Iterator[Any]:
+    servers: list[ScriptedAPI] = []
+
+    def run(script: list[str]) -> tuple[ScriptedAPI, subprocess.CompletedProcess[str], float]:
+        api = ScriptedAPI(script)
+        servers.append(api)
+        threading.Thread(target=api.serve_forever, daemon=True).start()
+        (tmp_path / "app.py").write_text("def handler(e, c):\n    return e\n")
+        env = {
+            "PATH": f"{bare_python_dir}:/usr/bin:/bin",
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
+            "_HANDLER": "app.handler",
+            "LAMBDA_TASK_ROOT": str(tmp_path),
+        }
+        started = time.monotonic()
+        done = subprocess.run([str(bootstrap)], env=env, capture_output=True, text=True, timeout=30, check=False)
+        return api, done, time.monotonic() - started
+
+    yield run
+    for api in servers:
+        api.shutdown()
+        api.server_close()
+
+
+@pytest.mark.parametrize("failure", ["500", "drop"])
+def test_a_failing_api_gets_a_few_spaced_retries_then_a_clean_exit(run_against: Any, failure: str) -> None:
+    api, done, elapsed = run_against(["event", *[failure] * 10])
+    assert done.returncode == 1
+    assert api.responses == ["/2018-06-01/runtime/invocation/req-1/response"]
+    # One good `next`, then the first try and three retries: no more.
+    assert len(api.nexts) == 5
+    gaps = [later - earlier for earlier, later in zip(api.nexts[1:], api.nexts[2:], strict=False)]
+    assert all(gap >= 0.09 for gap in gaps), gaps
+    lines = done.stderr.splitlines()
+    assert len(lines) == 4, done.stderr
+    assert all(line.startswith("pylambda: GET /2018-06-01/runtime/invocation/next") for line in lines[:3])
+    assert lines[3].startswith("pylambda: lost the Runtime API at 127.0.0.1:")
+    assert "Traceback" not in done.stderr
+    assert elapsed < 10
+
+
+def test_a_passing_hiccup_is_ridden_out(run_against: Any) -> None:
+    api, done, _ = run_against(["event", "500", "drop", "event"])
+    assert api.responses == [
+        "/2018-06-01/runtime/invocation/req-1/response",
+        "/2018-06-01/runtime/invocation/req-4/response",
+    ]
+    assert done.returncode == 1  # the script ends with the API gone for good
+    assert done.stderr.count("trying again") == 2 + 3
+
+
+def test_a_request_id_cannot_steer_the_runtime_to_another_path(run_against: Any) -> None:
+    api, _, _ = run_against(["evil"])
+    assert api.responses == ["/2018-06-01/runtime/invocation/..%2F..%2Finit%2Ferror/response"]
