@@ -71,6 +71,12 @@ class Emulator:
     ``user`` runs the emulator and runtime as that uid (and its gid), as
     Lambda's managed-instances mode does with a user that does not own the layer.
     ``args`` follow the bootstrap on its command line.
+
+    ``max_concurrency`` starts the emulator in its managed-instances mode
+    (Lambda Managed Instances): it then runs only ``/opt/bootstrap`` from
+    ``/var/task``, as an unprivileged user, so the bootstrap's directory and the
+    task root are bind-mounted there in a private mount namespace (root only;
+    nothing on the host changes but an empty /var/task mount point).
     """
 
     def __init__(
@@ -83,6 +89,7 @@ class Emulator:
         timeout: int = 10,
         user: int | None = None,
         args: Sequence[str] = (),
+        max_concurrency: int | None = None,
     ) -> None:
         # Absolute, as the emulator runs from the task root; not resolved, as a venv's python is a symlink.
         self.bootstrap = Path(os.path.abspath(bootstrap))
@@ -102,6 +109,9 @@ class Emulator:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
         self._process: subprocess.Popen[bytes] | None = None
         self.user = user
+        self.max_concurrency = max_concurrency
+        if max_concurrency is not None:
+            self.environ["AWS_LAMBDA_MAX_CONCURRENCY"] = str(max_concurrency)
 
     def __enter__(self) -> Emulator:
         command = [
@@ -110,9 +120,13 @@ class Emulator:
             f"127.0.0.1:{self.port}",
             "--runtime-api-address",
             f"127.0.0.1:{free_port()}",
-            str(self.bootstrap),
-            *self.args,
         ]
+        if self.max_concurrency is None:
+            command += [str(self.bootstrap), *self.args]
+        else:  # the emulator finds /opt/bootstrap itself
+            mounts = "mount --bind $1 /opt && mkdir -p /var/task && mount --bind $2 /var/task && shift 2 && exec $@"
+            layer, task = str(self.bootstrap.parent), str(self.task_root)
+            command = ["unshare", "--mount", "sh", "-c", mounts, "sh", layer, task, *command]
         self._process = subprocess.Popen(
             command,
             cwd=self.task_root,

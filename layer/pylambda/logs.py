@@ -17,13 +17,12 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import request_context
 from .errors import error_document, redact_secrets
 
 if TYPE_CHECKING:
     from .errors import ErrorDocument
 
-_request_id = ""
-_tenant_id: str | None = None
 _as_json = False
 
 # Lambda's level names, mapped onto the logging module's.
@@ -48,12 +47,6 @@ _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))
 }
 
 
-def set_invocation(request_id: str, tenant_id: str | None) -> None:
-    """Tag the records that follow with this invoke's ids."""
-    global _request_id, _tenant_id
-    _request_id, _tenant_id = request_id, tenant_id
-
-
 def install(environ: Mapping[str, str]) -> None:
     """Set up stdout and the root logger for the life of the process."""
     global _as_json
@@ -72,8 +65,8 @@ def install(environ: Mapping[str, str]) -> None:
         # On the record itself, not a handler filter, so handlers the user
         # adds can use %(aws_request_id)s too.
         record = previous_factory(*args, **kwargs)
-        record.aws_request_id = _request_id
-        record.tenant_id = _tenant_id
+        record.aws_request_id = request_context.request_id()
+        record.tenant_id = request_context.tenant_id()
         return record
 
     logging.setLogRecordFactory(record_with_ids)

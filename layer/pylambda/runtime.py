@@ -2,10 +2,11 @@
 
     init:    load the handler named by _HANDLER  (failure -> POST init/error, exit)
     forever: GET  invocation/next                 (blocks; Lambda freezes us here)
-             result = handler(event, context)
-             POST invocation/{id}/response        (or invocation/{id}/error)
+             result = handler(event, context)     (awaited, for an async def handler)
+             POST invocation/{id}/response        (or invocation/{id}/error; streamed if the handler yields)
 
-Everything else (HTTP, context, errors, logs, JSON, shutdown) lives in its own module.
+Everything else (HTTP, context, errors, logs, JSON, event loop, streaming,
+shutdown) lives in its own module.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
-from . import logs, shutdown
+from . import concurrency, event_loop, logs, request_context, shutdown, streaming
 from .context import TENANT_ID, TRACE_ID, FunctionInfo, LambdaContext
 from .errors import error_document
 from .handler_loader import Handler, load_handler
@@ -34,14 +35,21 @@ def main(layer_root: str) -> int:
         api = RuntimeAPIClient(address)
         handler = initialise(api, layer_root)
         function = FunctionInfo(os.environ)
-        while True:
-            serve(api, handler, function, api.next_invocation())
+        if (count := concurrency.slots(os.environ)) > 1:  # Lambda Managed Instances
+            concurrency.run_loops(count, lambda: serve_forever(RuntimeAPIClient(address), handler, function))
+        serve_forever(api, handler, function)
     except RuntimeAPIError as exc:
         return _fatal(f"lost the Runtime API at {address}: {exc}")
     except shutdown.Shutdown:  # SIGTERM: returning lets atexit hooks run
         return 0
     except KeyboardInterrupt:  # Ctrl-C in a local run, while waiting for an event
         return 130
+
+
+def serve_forever(api: RuntimeAPIClient, handler: Handler, function: FunctionInfo) -> NoReturn:
+    """The loop: one event after another, for as long as Lambda keeps the process."""
+    while True:
+        serve(api, handler, function, api.next_invocation())
 
 
 def initialise(api: RuntimeAPIClient, layer_root: str) -> Handler:
@@ -74,11 +82,15 @@ def dependency_layer_paths(layer_root: str) -> list[str]:
 def serve(api: RuntimeAPIClient, handler: Handler, function: FunctionInfo, invocation: Invocation) -> None:
     """Handle one event from start to finish; no failure of the handler escapes."""
     request_id, headers = invocation.request_id, invocation.headers
-    logs.set_invocation(request_id, headers.get(TENANT_ID))
-    _set_trace_id(headers.get(TRACE_ID))
+    request_context.enter(request_id, headers.get(TENANT_ID), headers.get(TRACE_ID))
     try:
         context = LambdaContext(function, headers)
         result = handler(decode_event(invocation.body), context)
+        if event_loop.is_awaitable(result):  # an async def handler
+            result = event_loop.run(result)
+        if streaming.is_stream(result):  # a handler that yields
+            _deliver(streaming.send, api, request_id, result)
+            return
         body, content_type = encode_result(result)
     # sys.exit() or KeyboardInterrupt in a handler fails that invoke and is
     # reported, instead of killing the process without a word. (SIGTERM's
@@ -103,14 +115,6 @@ def _deliver(post: Callable[..., None], *args: Any) -> None:
         post(*args)
     except RuntimeAPIRefused as exc:
         sys.stderr.write(f"pylambda: {exc}\n")
-
-
-def _set_trace_id(trace_id: str | None) -> None:
-    """Expose the X-Ray trace id to the SDKs, which read it from the environment."""
-    if trace_id:
-        os.environ["_X_AMZN_TRACE_ID"] = trace_id
-    elif "_X_AMZN_TRACE_ID" in os.environ:
-        del os.environ["_X_AMZN_TRACE_ID"]
 
 
 def _fatal(message: str) -> int:

@@ -12,11 +12,12 @@ reopens on the next call.
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import sys
 import time
 from collections.abc import Mapping
-from http.client import HTTPException
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 _BASE = "/2018-06-01/runtime"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+ERROR_BODY_HEADER = "Lambda-Runtime-Function-Error-Body"
 
 
 # `next` is the one call that is safe to repeat: once the API has answered at
@@ -93,6 +95,10 @@ class RuntimeAPIClient:
         path = f"{_BASE}/invocation/{_quote(request_id)}/response"
         self._call("POST", path, body, {"Content-Type": content_type})
 
+    def open_stream(self, request_id: str, content_type: str) -> ResponseStream:
+        """Start a streamed response: each chunk written reaches the caller without waiting for the rest."""
+        return ResponseStream(self, f"{_BASE}/invocation/{_quote(request_id)}/response", content_type)
+
     def post_error(self, request_id: str, error: ErrorDocument) -> None:
         """Fail the invoke with this error document."""
         self._post_error(f"{_BASE}/invocation/{_quote(request_id)}/error", error)
@@ -110,26 +116,96 @@ class RuntimeAPIClient:
     def _call(
         self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
     ) -> HTTPResponse:
+        connection = self._ready_connection()
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException, HTTPError) as exc:
+            raise self._failed(method, path, exc) from None
+        self._check(method, path, response.status, response.data)
+        return response
+
+    def _ready_connection(self) -> HTTPConnection:
         connection = self._connection
         # A kept-alive connection the server has since closed: start afresh
         # rather than fail on it. (After `Connection: close`, http.client has
         # already dropped the socket and reconnects by itself.)
         if connection.sock is not None and not connection.is_connected:
             connection.close()
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-        except (OSError, HTTPException, HTTPError) as exc:
-            connection.close()
-            raise RuntimeAPIError(f"{method} {path} failed: {exc or type(exc).__name__}") from None
+        return connection
+
+    def _failed(self, method: str, path: str, exc: BaseException) -> RuntimeAPIError:
+        self._connection.close()
+        return RuntimeAPIError(f"{method} {path} failed: {exc or type(exc).__name__}")
+
+    def _check(self, method: str, path: str, status: int, data: bytes) -> None:
         self._answered = True
-        if response.status >= 300:
-            detail = response.data[:300].decode("utf-8", "replace").strip()
-            message = f"{method} {path} answered {response.status}: {detail}"
-            if 400 <= response.status < 500:
-                raise RuntimeAPIRefused(message, response.status)
+        if status >= 300:
+            detail = data[:300].decode("utf-8", "replace").strip()
+            message = f"{method} {path} answered {status}: {detail}"
+            if 400 <= status < 500:
+                raise RuntimeAPIRefused(message, status)
             raise RuntimeAPIError(message)
-        return response
+
+
+class ResponseStream:
+    """A response POSTed in chunks as the handler produces them, ended by a last chunk that can carry an error.
+
+    urllib3 sends chunked bodies but has no way to add trailers, which is how
+    the Runtime API learns that a stream failed half-way. So the stream frames
+    the chunks itself on the client's urllib3 connection, and reads the API's
+    short answer with http.client's ``getresponse``, the one urllib3's own
+    ``getresponse`` wraps.
+    """
+
+    def __init__(self, client: RuntimeAPIClient, path: str, content_type: str) -> None:
+        self._client = client
+        self._path = path
+        self._connection = client._ready_connection()
+        headers = {
+            "Content-Type": content_type,
+            "Lambda-Runtime-Function-Response-Mode": "streaming",
+            "Transfer-Encoding": "chunked",
+            "Trailer": f"{ERROR_TYPE_HEADER}, {ERROR_BODY_HEADER}",
+        }
+        try:
+            self._connection.putrequest("POST", path)
+            for name, value in headers.items():
+                self._connection.putheader(name, value)
+            self._connection.endheaders()
+        except (OSError, http.client.HTTPException, HTTPError) as exc:
+            raise client._failed("POST", path, exc) from None
+
+    def write(self, chunk: bytes) -> None:
+        """Send one chunk now."""
+        if chunk:  # an empty chunk would end the stream
+            self._send(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+
+    def finish(self, error: ErrorDocument | None = None) -> None:
+        """End the stream, reporting ``error`` in the trailers if the handler failed half-way."""
+        trailers = b""
+        if error is not None:
+            error_type = error["errorType"].encode("ascii", "replace")
+            error_body = base64.b64encode(json.dumps(error, ensure_ascii=False).encode())
+            trailers = b"%s: %s\r\n%s: %s\r\n" % (
+                ERROR_TYPE_HEADER.encode(),
+                error_type,
+                ERROR_BODY_HEADER.encode(),
+                error_body,
+            )
+        self._send(b"0\r\n" + trailers + b"\r\n")
+        try:
+            response = http.client.HTTPConnection.getresponse(self._connection)
+            data = response.read()
+        except (OSError, http.client.HTTPException, HTTPError) as exc:
+            raise self._client._failed("POST", self._path, exc) from None
+        self._client._check("POST", self._path, response.status, data)
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self._connection.send(data)
+        except (OSError, http.client.HTTPException, HTTPError) as exc:
+            raise self._client._failed("POST", self._path, exc) from None
 
 
 def _quote(request_id: str) -> str:

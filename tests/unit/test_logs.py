@@ -78,7 +78,8 @@ def run_with_logging(env: dict[str, str], code: str) -> str:
         sys.path.insert(0, {str(LAYER)!r})
         from pylambda import logs
         logs.install(os.environ)
-        logs.set_invocation("req-7", None)
+        from pylambda import request_context
+        request_context.enter("req-7", None, None)
     """) + textwrap.dedent(code)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_LAMBDA_LOG")}
     done = subprocess.run(
