@@ -124,7 +124,8 @@ class Emulator:
         if self.max_concurrency is None:
             command += [str(self.bootstrap), *self.args]
         else:  # the emulator finds /opt/bootstrap itself
-            mounts = "mount --bind $1 /opt && mkdir -p /var/task && mount --bind $2 /var/task && shift 2 && exec $@"
+            mounts = 'mount --bind "$1" /opt && mkdir -p /var/task && mount --bind "$2" /var/task'
+            mounts += ' && shift 2 && exec "$@"'
             layer, task = str(self.bootstrap.parent), str(self.task_root)
             command = ["unshare", "--mount", "sh", "-c", mounts, "sh", layer, task, *command]
         self._process = subprocess.Popen(

@@ -1,0 +1,140 @@
+"""async def handlers on one lasting event loop, and several invokes at once (Lambda Managed Instances)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from buildlib.emulator import Emulator, InvokeResult
+
+Start = Callable[..., Emulator]
+TaskRoot = Callable[[Mapping[str, str]], Path]
+
+ASYNC = """
+import asyncio, sys
+
+# Made at import, as a module-level client would be: bound to the loop it first runs on.
+lock = asyncio.Lock()
+queue = asyncio.Queue()
+seen_loops = []
+
+async def handler(event, context):
+    loop = asyncio.get_running_loop()
+    seen_loops.append(id(loop))
+    async with lock:
+        await queue.put(event.get("n"))
+        got = await queue.get()
+    if event.get("fail"):
+        raise LookupError("async failure")
+    if event.get("sleep"):
+        await asyncio.sleep(event["sleep"])
+    return {"got": got, "loops": len(set(seen_loops)), "remaining": context.get_remaining_time_in_millis()}
+
+def sync_handler(event, context):
+    return {"asyncio_imported": "asyncio" in sys.modules}
+"""
+
+
+def body(result: InvokeResult) -> Any:
+    return json.loads(result.body)
+
+
+def test_async_handler_keeps_one_loop_and_its_clients_across_invokes(emulator: Start, task_root: TaskRoot) -> None:
+    with emulator(task_root({"app.py": ASYNC})) as em:
+        answers = [body(em.invoke(json.dumps({"n": n}))) for n in range(3)]
+    assert [a["got"] for a in answers] == [0, 1, 2]
+    assert {a["loops"] for a in answers} == {1}
+    assert all(a["remaining"] > 0 for a in answers)
+
+
+def test_async_handler_errors_are_reported_and_the_loop_serves_on(emulator: Start, task_root: TaskRoot) -> None:
+    with emulator(task_root({"app.py": ASYNC})) as em:
+        error = body(em.invoke('{"fail": true}'))
+        after = body(em.invoke('{"n": 5}'))
+    assert (error["errorType"], error["errorMessage"]) == ("LookupError", "async failure")
+    assert any("in handler" in frame for frame in error["stackTrace"])
+    assert after["got"] == 5
+
+
+def test_async_handler_past_its_deadline_times_out_like_a_sync_one(emulator: Start, task_root: TaskRoot) -> None:
+    with emulator(task_root({"app.py": ASYNC}), timeout=1) as em:
+        timed_out = em.invoke('{"sleep": 5}')
+        after = body(em.invoke('{"n": 1}'))
+    assert timed_out.body == b"Task timed out after 1.00 seconds"
+    assert after["got"] == 1
+
+
+def test_sync_handlers_never_import_asyncio(emulator: Start, task_root: TaskRoot) -> None:
+    root = task_root({"app.py": "import sys\ndef handler(e, c):\n    return 'asyncio' in sys.modules\n"})
+    with emulator(root) as em:
+        assert body(em.invoke("{}")) is False
+
+
+# --- several invokes at once -------------------------------------------------------------------------
+
+CONCURRENT = """
+import asyncio, logging, os, threading, time
+logging.getLogger().setLevel(logging.INFO)
+
+def handler(event, context):
+    logging.info("start %s", event["n"])
+    time.sleep(event.get("sleep", 0.3))
+    logging.info("end %s", event["n"])
+    return {"n": event["n"], "request_id": context.aws_request_id, "pid": os.getpid(),
+            "thread": threading.current_thread().name}
+
+async def async_handler(event, context):
+    logging.info("start %s", event["n"])
+    await asyncio.sleep(0.3)
+    logging.info("end %s", event["n"])
+    return {"n": event["n"], "request_id": context.aws_request_id, "loop": id(asyncio.get_running_loop())}
+"""
+
+needs_root = pytest.mark.skipif(os.getuid() != 0, reason="managed-instances mode needs a mount namespace (root)")
+
+
+def invoke_all(em: Emulator, events: list[dict[str, Any]]) -> list[Any]:
+    """Send the events at once; retry the emulator's Runtime.Unavailable, a slot still on its way back to `next`."""
+
+    def one(event: dict[str, Any]) -> Any:
+        for _ in range(50):
+            answer = body(em.invoke(json.dumps(event)))
+            if answer != {"errorType": "Runtime.Unavailable"}:
+                return answer
+            time.sleep(0.02)
+        raise AssertionError("no slot free")
+
+    with ThreadPoolExecutor(len(events)) as pool:
+        return list(pool.map(one, events))
+
+
+@needs_root
+@pytest.mark.parametrize("handler", ["app.handler", "app.async_handler"])
+def test_slots_serve_invokes_at_once_with_their_own_request_ids_in_the_logs(
+    handler: str, bundled_build_dir: Path, task_root: TaskRoot
+) -> None:
+    root = task_root({"app.py": CONCURRENT})
+    with Emulator(bundled_build_dir / "layer" / "bootstrap", root, handler, max_concurrency=8) as em:
+        invoke_all(em, [{"n": -1, "sleep": 0}])  # the runtime is up
+        started = time.monotonic()
+        answers = invoke_all(em, [{"n": n} for n in range(8)])
+        elapsed = time.monotonic() - started
+        logs = em.wait_for_output('"end 7"')
+    assert sorted(a["n"] for a in answers) == list(range(8))
+    assert elapsed < 1.5, f"8 invokes of 0.3 s took {elapsed:.2f} s: not concurrent"
+    if handler == "app.async_handler":
+        assert len({a["loop"] for a in answers}) == 1
+    else:
+        assert len({a["pid"] for a in answers}) == 1
+    records = [json.loads(line) for line in logs.splitlines() if line.startswith('{"timestamp"')]
+    by_message = {record["message"]: record["requestId"] for record in records}
+    for answer in answers:  # interleaved lines, each tagged with its own invoke
+        assert by_message[f"start {answer['n']}"] == answer["request_id"]
+        assert by_message[f"end {answer['n']}"] == answer["request_id"]
