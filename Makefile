@@ -16,3 +16,6 @@ build-FailFunction:
 
 build-BatchFunction:
 	$(PYTHON) $(ROOT)build.py function batch --into "$(ARTIFACTS_DIR)"
+
+build-StreamFunction:
+	$(PYTHON) $(ROOT)build.py function stream --into "$(ARTIFACTS_DIR)"

@@ -89,6 +89,15 @@ def test_batch_stops_before_its_deadline(emulator: Start, build_dir: Path, tmp_p
     assert answer["remaining_time_in_millis"] >= 400
 
 
+def test_stream_example_counts_down_behind_its_http_prelude(emulator: Start, build_dir: Path, tmp_path: Path) -> None:
+    root = example(build_dir, "stream", tmp_path)
+    with emulator(root) as em:
+        result = em.invoke('{"count": 2}')
+    prelude, _, text = result.body.partition(b"\0" * 8)
+    assert json.loads(prelude) == {"statusCode": 200, "headers": {"content-type": "text/plain; charset=utf-8"}}
+    assert text == b"2...\n1...\nlift-off\n"
+
+
 # --- a handler the repository has never seen ----------------------------------------------------------
 
 
