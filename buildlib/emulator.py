@@ -145,8 +145,9 @@ class Emulator:
                 return self
             except OSError:
                 time.sleep(0.02)
+        output = self.logs()
         self.__exit__()
-        raise BuildError(f"the emulator did not start listening on port {self.port}:\n{self.logs()}")
+        raise BuildError(f"the emulator did not start listening on port {self.port}:\n{output}")
 
     def __exit__(self, *exc_info: object) -> None:
         if self._process is not None and self._process.poll() is None:
