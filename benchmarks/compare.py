@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import importlib.util
 import json
 import os
 import resource
@@ -41,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import build
-from buildlib import standin
+from buildlib import baseline, standin
 from buildlib.emulator import INVOKE_PATH, Emulator
 
 HANDLER = """
@@ -160,19 +159,6 @@ def import_costs(python: Path, runtime: Path, ric_path: Path, env: dict[str, str
     return costs
 
 
-def awslambdaric_path(directory: Path) -> Path:
-    """A directory holding only awslambdaric and what it imports, for its PYTHONPATH."""
-    spec = importlib.util.find_spec("awslambdaric")  # the benchmark's own environment has it
-    assert spec is not None and spec.origin is not None, "pip install -r requirements-dev.txt"
-    site = Path(spec.origin).parent.parent
-    directory.mkdir()
-    for name in ("awslambdaric", "runtime_client", "simplejson", "snapshot_restore_py"):
-        for path in site.glob(f"{name}*"):
-            if not path.name.endswith(".dist-info"):
-                (directory / path.name).symlink_to(path)
-    return directory
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cold", type=int, default=10, help="cold starts per runtime (default: 10)")
@@ -192,7 +178,7 @@ def main() -> None:
         (task_root / "app.py").write_text(HANDLER)
         clean = {name: None for name in os.environ if name.startswith("PYTHON")}
         env = {**clean, "PATH": "/usr/bin:/bin"}
-        ric_path = awslambdaric_path(work / "ric")
+        ric_path = baseline.packages(work / "ric")
         ric_env = {**env, "PYTHONPATH": str(ric_path)}
         starts: dict[str, Start] = {
             "pylambda": lambda: Emulator(layer / "bootstrap", task_root, env=env),

@@ -17,7 +17,6 @@ share count once.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import build
-from buildlib import standin
+from buildlib import baseline, standin
 from buildlib.emulator import Emulator
 
 HANDLERS = """
@@ -110,22 +109,8 @@ def ric_layer(layer: Path, into: Path) -> Path:
     """The same layer with awslambdaric as its bootstrap."""
     shutil.copytree(layer, into)
     (into / "bootstrap").write_text(RIC_BOOTSTRAP)
-    spec = importlib.util.find_spec("awslambdaric")
-    assert spec is not None and spec.origin is not None
-    site = Path(spec.origin).parent.parent
-    for name in ("awslambdaric", "runtime_client", "simplejson", "snapshot_restore_py"):
-        for path in site.glob(f"{name}*"):
-            if path.name.endswith(".dist-info"):
-                continue
-            target = into / "awslambdaric" / path.name
-            if path.is_dir():
-                shutil.copytree(path, target)
-            else:
-                target.parent.mkdir(exist_ok=True)
-                shutil.copy2(path, target)
     (into / "bootstrap").chmod(0o755)
-    for path in [into / "awslambdaric", *(into / "awslambdaric").rglob("*")]:  # readable by the emulator's user
-        path.chmod(0o755 if path.is_dir() or path.suffix == ".so" else 0o644)
+    baseline.packages(into / "awslambdaric")
     return into
 
 
