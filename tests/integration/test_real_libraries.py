@@ -175,7 +175,7 @@ def test_powertools_logger_sees_the_same_context_fields(
 ) -> None:
     answers = both(library_root, "powertools_app.handler", [http_event("GET", "/orders/7")])
     records = {}
-    for name, (results, logs) in answers.items():
+    for name, (_results, logs) in answers.items():
         [line] = [line for line in logs.splitlines() if '"fetching order"' in line]
         records[name] = json.loads(line[line.index("{") :])
     for record in records.values():
