@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import build
 
@@ -22,3 +25,19 @@ def test_comparison_benchmark_runs_all_contestants_and_writes_its_table(tmp_path
     assert all(value > 0 for row in table.values() for value in row.values())
     assert "| cold start CPU (ms) |" in (tmp_path / "latest.md").read_text()
     assert (tmp_path / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the emulator's managed-instances mode needs a mount namespace (root)")
+def test_concurrency_benchmark_runs_both_runtimes_at_every_concurrency(tmp_path: Path) -> None:
+    command = [sys.executable, str(build.ROOT / "benchmarks" / "concurrency.py"), "--seconds", "0.3"]
+    done = subprocess.run([*command, "--out", str(tmp_path)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((tmp_path / "concurrency.json").read_text())
+    assert [(row["handler"], row["concurrency"]) for row in rows] == [
+        ("sleep 100 ms", 1),
+        ("sleep 100 ms", 8),
+        ("sleep 100 ms", 32),
+        ("burn 20 ms CPU", 8),
+    ]
+    assert all(row["pylambda processes"] == 1 for row in rows)
+    assert all(row["awslambdaric processes"] == row["concurrency"] + 1 for row in rows)
