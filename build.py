@@ -38,6 +38,7 @@ RUNTIME_SOURCE = ROOT / "layer"
 VENDOR_DIR = RUNTIME_SOURCE / "pylambda" / "_vendor"
 FUNCTIONS = ROOT / "functions"
 PINS = ROOT / "interpreters.json"
+PROVIDED_AL2023_GLIBC = (2, 34)  # Amazon Linux 2023's glibc: the newest symbol version a layer may need
 DEFAULT_OUT = ROOT / "build"
 
 # Parts of vendored packages the runtime never imports: it speaks plain
@@ -134,10 +135,20 @@ def vendor() -> None:
 class LayerSpec:
     """Which interpreter goes into the layer: ``python`` is 'none', a version, 'default' or a path."""
 
-    def __init__(self, python: str = "none", arch: str = "x86_64", pins: Path = PINS) -> None:
+    def __init__(
+        self,
+        python: str = "none",
+        arch: str = "x86_64",
+        pins: Path = PINS,
+        *,
+        target_glibc: tuple[int, ...] = PROVIDED_AL2023_GLIBC,
+        allow_newer_glibc: bool = False,
+    ) -> None:
         self.python = python
         self.arch = arch
         self.pins = pins
+        self.target_glibc = target_glibc
+        self.allow_newer_glibc = allow_newer_glibc
 
     def interpreter_source(self) -> Path:
         """The tarball or directory to bundle: a pinned download (cached) or the user's own."""
@@ -166,6 +177,8 @@ def build_layer(into: Path, spec: LayerSpec) -> None:
     if spec.python == "none":
         return
     python = interpreter.install(spec.interpreter_source(), into, spec.arch)
+    glibc = interpreter.check_glibc(python, spec.target_glibc, allow_newer=spec.allow_newer_glibc)
+    print(glibc, file=sys.stderr)
     if not interpreter.byte_compile(python, python / "lib", runtime):
         print(
             f"build.py: warning: the {spec.arch} interpreter cannot run on this machine, so the layer is not"
@@ -284,6 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pins", type=Path, default=PINS, help="pin table of interpreters (default: interpreters.json)"
     )
+    parser.add_argument(
+        "--allow-newer-glibc",
+        action="store_true",
+        default=os.environ.get("LAYER_ALLOW_NEWER_GLIBC") == "1",
+        help="build even if the interpreter needs a newer glibc than provided.al2023's 2.34"
+        " (default: $LAYER_ALLOW_NEWER_GLIBC=1)",
+    )
     commands = parser.add_subparsers(dest="command")
     layer = commands.add_parser("layer", help="write the layer's files into a directory")
     layer.add_argument("--into", type=Path, required=True)
@@ -298,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--timeout", type=int, default=10, help="the function timeout in seconds (default: 10)")
     args = parser.parse_args(argv)
 
-    spec = LayerSpec(args.python, args.arch, args.pins)
+    spec = LayerSpec(args.python, args.arch, args.pins, allow_newer_glibc=args.allow_newer_glibc)
     try:
         if args.command == "layer":
             build_layer(args.into, spec)

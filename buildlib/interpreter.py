@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import tarfile
@@ -26,7 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from . import BuildError
+from . import BuildError, elf
 
 # Lambda architecture name -> (python-build-standalone triple, ELF e_machine).
 TRIPLES = {"x86_64": ("x86_64-unknown-linux-gnu", 62), "arm64": ("aarch64-unknown-linux-gnu", 183)}
@@ -175,7 +174,7 @@ def _trim(python: Path, minor: str) -> None:
     os.replace(python / "python3.tmp", python / "bin" / "python3")
     for name in ("include", "share"):
         shutil.rmtree(python / name, ignore_errors=True)
-    needed = elf_needed(python / "bin" / "python3")
+    needed = elf.dependencies(python / "bin" / "python3")[0]
     for entry in (python / "lib").iterdir():
         keep = entry.name == f"python{minor}" or entry.name in needed
         if not keep:
@@ -191,7 +190,7 @@ def _trim(python: Path, minor: str) -> None:
 
 def _check_arch(executable: Path, arch: str) -> None:
     """Refuse an interpreter built for another machine than the functions run on."""
-    (machine,) = struct.unpack_from("<H", executable.read_bytes()[:20], 0x12)
+    machine = elf.machine(executable)
     if machine != TRIPLES[arch][1]:
         found = next((name for name, (_, m) in TRIPLES.items() if m == machine), f"ELF machine {machine}")
         raise BuildError(f"the interpreter is built for {found}, but the layer is for {arch} (--arch)")
@@ -225,6 +224,38 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def check_glibc(python_dir: Path, target: tuple[int, ...], *, allow_newer: bool) -> str:
+    """Find the newest glibc any ELF file of the interpreter needs; refuse one newer than ``target``.
+
+    Returns the line for the build summary. python-build-standalone builds
+    need glibc 2.17; an interpreter built on a newer system (the tests'
+    stand-in is one) may need more than Lambda's, and would fail at start
+    there with a loader error nobody sees until deploy.
+    """
+    newest: tuple[int, ...] = ()
+    culprit = None
+    for path in sorted(python_dir.rglob("*")):
+        if path.is_file() and not path.is_symlink() and elf.is_elf(path):
+            needed = elf.glibc_needed(path)
+            if needed is not None and needed > newest:
+                newest, culprit = needed, path
+    if culprit is None:
+        return "glibc      the interpreter needs no glibc symbol versions"
+    where = culprit.relative_to(python_dir.parent.parent)
+    line = f"glibc      needs {_dotted(newest)} (newest: {where}); the target has {_dotted(target)}"
+    if newest > target and not allow_newer:
+        raise BuildError(
+            f"the interpreter needs glibc {_dotted(newest)} ({where}), newer than the target's {_dotted(target)}"
+            " (provided.al2023 has 2.34): it would fail to start on Lambda. Use a python-build-standalone build,"
+            " or pass --allow-newer-glibc if the layer is only for a newer system"
+        )
+    return line + (" (allowed by --allow-newer-glibc)" if newest > target else "")
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
 def byte_compile(python_dir: Path, *directories: Path) -> bool:
     """Compile every .py under ``directories`` with the bundled interpreter; False if it cannot run here.
 
@@ -245,37 +276,6 @@ def byte_compile(python_dir: Path, *directories: Path) -> bool:
     if done.returncode != 0:
         raise BuildError(f"byte-compiling the layer failed:\n{done.stdout}{done.stderr}")
     return True
-
-
-def elf_needed(path: Path) -> set[str]:
-    """The DT_NEEDED libraries of a 64-bit little-endian ELF file (x86_64 and aarch64 both are).
-
-    Recent python-build-standalone interpreters link libpython statically but
-    still ship libpython3.X.so; this tells whether the layer needs to carry it.
-    """
-    data = path.read_bytes()
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        raise BuildError(f"{path} is not a 64-bit little-endian ELF executable")
-    (phoff,) = struct.unpack_from("<Q", data, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
-    loads, dynamic = [], None
-    for index in range(phnum):
-        p_type, _, p_offset, p_vaddr, _, p_filesz = struct.unpack_from("<IIQQQQ", data, phoff + index * phentsize)
-        if p_type == 1:  # PT_LOAD
-            loads.append((p_vaddr, p_offset, p_filesz))
-        elif p_type == 2:  # PT_DYNAMIC
-            dynamic = (p_offset, p_filesz)
-    if dynamic is None:
-        return set()  # fully static
-    entries = [struct.unpack_from("<qQ", data, dynamic[0] + i) for i in range(0, dynamic[1], 16)]
-    strtab_vaddr = next(value for tag, value in entries if tag == 5)  # DT_STRTAB
-    strtab = next(off + strtab_vaddr - vaddr for vaddr, off, size in loads if vaddr <= strtab_vaddr < vaddr + size)
-    names = set()
-    for tag, value in entries:
-        if tag == 1:  # DT_NEEDED
-            start = strtab + value
-            names.add(data[start : data.index(b"\0", start)].decode())
-    return names
 
 
 def _sha256(path: Path) -> str:

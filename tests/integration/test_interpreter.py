@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 
 import build
-from buildlib import BuildError, interpreter
+from buildlib import BuildError, elf, interpreter
 from buildlib.emulator import Emulator
 
 MINOR = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -98,7 +99,8 @@ def test_build_command_with_a_version_downloads_the_pinned_interpreter(
     url, server = mirror
     pins = pin_table(tmp_path / "pins.json", url, sha256_of(standin_python))
     monkeypatch.setenv("PYLAMBDA_CACHE", str(tmp_path / "cache"))
-    code = build.main(["--python", MINOR, "--pins", str(pins), "layer", "--into", str(tmp_path / "layer")])
+    into = str(tmp_path / "layer")
+    code = build.main(["--python", MINOR, "--pins", str(pins), "--allow-newer-glibc", "layer", "--into", into])
     assert code == 0
     assert server.gets == 1
     assert (tmp_path / "layer" / "pylambda" / f"python{MINOR}" / "bin" / "python3").exists()
@@ -110,7 +112,8 @@ def test_build_command_stops_on_a_tampered_download_without_a_layer(
     url, _ = mirror
     pins = pin_table(tmp_path / "pins.json", url, "f" * 64)
     monkeypatch.setenv("PYLAMBDA_CACHE", str(tmp_path / "cache"))
-    code = build.main(["--python", "default", "--pins", str(pins), "layer", "--into", str(tmp_path / "layer")])
+    into = str(tmp_path / "layer")
+    code = build.main(["--python", "default", "--pins", str(pins), "--allow-newer-glibc", "layer", "--into", into])
     assert code == 1
     assert "sha256 mismatch" in capsys.readouterr().err
     assert not (tmp_path / "layer" / "pylambda" / f"python{MINOR}").exists()
@@ -154,7 +157,7 @@ def test_layer_is_trimmed_to_what_a_function_can_use(bundled_build_dir: Path) ->
     assert not list(stdlib.glob("config-*"))
     assert (stdlib / "json" / "__init__.py").exists()
     # libpython stays only because this interpreter links against it.
-    needed = interpreter.elf_needed(python / "bin" / "python3")
+    needed = elf.dependencies(python / "bin" / "python3")[0]
     kept = {p.name for p in (python / "lib").iterdir()} - {f"python{MINOR}"}
     assert kept == {name for name in needed if name.startswith("libpython")}
 
@@ -257,4 +260,40 @@ def test_elf_needed_agrees_with_readelf(binary: str) -> None:
     dynamic = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True, check=True).stdout
     expected = {line.split("[", 1)[1].rstrip("]") for line in dynamic.splitlines() if "(NEEDED)" in line}
     assert expected
-    assert interpreter.elf_needed(path) == expected
+    assert elf.dependencies(path)[0] == expected
+
+
+def test_glibc_newer_than_lambdas_stops_the_build_naming_the_file(
+    standin_python: Path, tmp_path: Path, capsys: Any
+) -> None:
+    newest = max(
+        (found, path)
+        for path in Path(sys.base_prefix).rglob("*")
+        if path.is_file()
+        and not path.is_symlink()
+        and path.suffix in ("", ".so", ".0")
+        and elf.is_elf(path)
+        and (found := elf.glibc_needed(path)) is not None
+    )
+    assert newest[0] > (2, 34), "this machine's Python must need a newer glibc than Lambda's for this test"
+    code = build.main(["--python", str(standin_python), "layer", "--into", str(tmp_path / "refused")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"needs glibc {'.'.join(map(str, newest[0]))}" in err
+    assert "provided.al2023 has 2.34" in err
+    assert "--allow-newer-glibc" in err
+
+
+def test_glibc_figure_is_printed_in_the_build_summary(standin_python: Path, tmp_path: Path, capsys: Any) -> None:
+    into = str(tmp_path / "allowed")
+    assert build.main(["--python", str(standin_python), "--allow-newer-glibc", "layer", "--into", into]) == 0
+    line = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("glibc"))
+    assert "needs 2." in line
+    assert "the target has 2.34 (allowed by --allow-newer-glibc)" in line
+
+
+def test_glibc_reader_agrees_with_readelf(tmp_path: Path) -> None:
+    for binary in (Path(sys.executable).resolve(), Path("/bin/sh")):
+        listing = subprocess.run(["readelf", "-V", str(binary)], capture_output=True, text=True, check=True).stdout
+        versions = {tuple(map(int, v.split("_")[1].split("."))) for v in re.findall(r"GLIBC_[\d.]+\d", listing)}
+        assert elf.glibc_needed(binary) == max(versions)
