@@ -17,5 +17,8 @@ build-FailFunction:
 build-BatchFunction:
 	$(PYTHON) $(ROOT)build.py function batch --into "$(ARTIFACTS_DIR)"
 
+build-GreetFunction:
+	$(PYTHON) $(ROOT)build.py function greet --into "$(ARTIFACTS_DIR)"
+
 build-StreamFunction:
 	$(PYTHON) $(ROOT)build.py function stream --into "$(ARTIFACTS_DIR)"

@@ -136,7 +136,7 @@ def install(source: Path, layer_root: Path, arch: str) -> Path:
             shutil.copytree(python, unpacked, symlinks=True)
         elif tarfile.is_tarfile(source):
             with tarfile.open(source) as archive:
-                archive.extractall(scratch, filter="data")
+                _extract(archive, scratch)
             unpacked = Path(scratch) / "python"
         else:
             raise BuildError(f"{source} is neither a directory nor a tarball")
@@ -150,6 +150,22 @@ def install(source: Path, layer_root: Path, arch: str) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(unpacked, target)
     return target
+
+
+def _extract(archive: tarfile.TarFile, into: str) -> None:
+    """Unpack without letting a member land outside ``into`` (absolute paths, ``..``, devices)."""
+    if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later do the checking themselves
+        archive.extractall(into, filter="data")
+        return
+    root = os.path.realpath(into)
+    for member in archive.getmembers():
+        target = os.path.realpath(os.path.join(into, member.name))
+        link = os.path.realpath(os.path.join(os.path.dirname(target), member.linkname)) if member.issym() else target
+        if not (member.isfile() or member.isdir() or member.issym()) or not all(
+            path == root or path.startswith(root + os.sep) for path in (target, link)
+        ):
+            raise BuildError(f"refusing to unpack {member.name!r}: it would land outside the interpreter")
+    archive.extractall(into)
 
 
 def _minor_version(python: Path) -> str:

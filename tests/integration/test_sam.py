@@ -50,7 +50,7 @@ def test_sam_build_produces_the_same_layer_with_interpreter_and_handler_only_fun
     comparison = filecmp.dircmp(layer, bundled_build_dir / "layer")
     assert _differences(comparison) == []
     assert os.access(layer / "bootstrap", os.X_OK)
-    for logical_id in ("EchoFunction", "FailFunction", "BatchFunction", "StreamFunction"):
+    for logical_id in ("EchoFunction", "FailFunction", "BatchFunction", "GreetFunction", "StreamFunction"):
         assert sorted(p.name for p in (out / logical_id).iterdir()) == ["app.py"]
 
 
