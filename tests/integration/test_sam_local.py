@@ -74,34 +74,22 @@ def built(tmp_path_factory: pytest.TempPathFactory, standin_python: Path, image:
     return sam_build(tmp_path_factory.mktemp("sam"), LAYER_PYTHON=str(standin_python), LAYER_ALLOW_NEWER_GLIBC="1")
 
 
-def local_invoke(template: Path, image: str, function: str, event: dict[str, Any], tmp: Path) -> tuple[Any, str]:
-    """`sam local invoke` with an event file; (the parsed response, the logs)."""
+def sam_local_invoke(
+    template: Path, image: str, function: str, event: bytes, tmp: Path
+) -> subprocess.CompletedProcess[bytes]:
+    """`sam local invoke FUNCTION --event FILE` on the stand-in image, as a user runs it."""
     event_file = tmp / f"{function}-event.json"
-    event_file.write_text(json.dumps(event))
-    done = subprocess.run(
-        [
-            SAM,
-            "local",
-            "invoke",
-            function,
-            "--template",
-            str(template),
-            "--event",
-            str(event_file),
-            "--invoke-image",
-            image,
-            "--skip-pull-image",
-            "--docker-network",
-            "host",
-        ],
-        env=sam_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    event_file.write_bytes(event)
+    command = [SAM, "local", "invoke", function, "--template", str(template), "--event", str(event_file)]
+    command += ["--invoke-image", image, "--skip-pull-image", "--docker-network", "host"]
+    return subprocess.run(command, env=sam_env(), capture_output=True, timeout=300, check=False)
+
+
+def local_invoke(template: Path, image: str, function: str, event: dict[str, Any], tmp: Path) -> tuple[Any, str]:
+    """The parsed response and the logs of a successful `sam local invoke`."""
+    done = sam_local_invoke(template, image, function, json.dumps(event).encode(), tmp)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr.decode()
 
 
 @pytest.mark.parametrize(
@@ -124,29 +112,7 @@ def test_sam_local_invoke_runs_each_example(
 
 
 def test_sam_local_invoke_streams_the_stream_example(built: Path, image: str, tmp_path: Path) -> None:
-    event_file = tmp_path / "event.json"
-    event_file.write_text('{"count": 2}')
-    done = subprocess.run(
-        [
-            SAM,
-            "local",
-            "invoke",
-            "StreamFunction",
-            "--template",
-            str(built),
-            "--event",
-            str(event_file),
-            "--invoke-image",
-            image,
-            "--skip-pull-image",
-            "--docker-network",
-            "host",
-        ],
-        env=sam_env(),
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
+    done = sam_local_invoke(built, image, "StreamFunction", b'{"count": 2}', tmp_path)
     assert done.returncode == 0, done.stderr
     assert b"2...\n1...\nlift-off\n" in done.stdout
 
@@ -253,33 +219,10 @@ def test_a_layer_without_an_interpreter_says_how_to_build_one(
     tmp_path_factory: pytest.TempPathFactory, image: str, tmp_path: Path
 ) -> None:
     template = sam_build(tmp_path_factory.mktemp("sam-none"), LAYER_PYTHON="none")
-    event_file = tmp_path / "event.json"
-    event_file.write_text("{}")
-    done = subprocess.run(
-        [
-            SAM,
-            "local",
-            "invoke",
-            "EchoFunction",
-            "--template",
-            str(template),
-            "--event",
-            str(event_file),
-            "--invoke-image",
-            image,
-            "--skip-pull-image",
-            "--docker-network",
-            "host",
-        ],
-        env=sam_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert "pylambda: no Python interpreter: this layer carries none and python3 is not on PATH" in done.stderr
-    assert "build.py --python" in done.stderr
-    assert "exit status 127" in done.stderr  # the bootstrap gave up at once, with that one line
+    logs = sam_local_invoke(template, image, "EchoFunction", b"{}", tmp_path).stderr.decode()
+    assert "pylambda: no Python interpreter: this layer carries none and python3 is not on PATH" in logs
+    assert "build.py --python" in logs
+    assert "exit status 127" in logs  # the bootstrap gave up at once, with that one line
 
 
 def _wait_for_port(port: int, seconds: float) -> None:
