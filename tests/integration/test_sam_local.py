@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -125,36 +126,25 @@ def test_sam_local_invoke_reports_the_error_function(built: Path, image: str, tm
     assert "PaymentDeclined: card declined" in logs
 
 
-@pytest.fixture(scope="module")
-def start_lambda(built: Path, image: str) -> Iterator[str]:
+@contextmanager
+def sam_server(command: str, template: Path, image: str, *options: str) -> Iterator[str]:
+    """`sam local start-lambda` or `start-api` on a free port, for the duration; yields its base URL."""
     port = free_port()
-    process = subprocess.Popen(
-        [
-            SAM,
-            "local",
-            "start-lambda",
-            "--template",
-            str(built),
-            "--port",
-            str(port),
-            "--invoke-image",
-            image,
-            "--skip-pull-image",
-            "--warm-containers",
-            "EAGER",
-            "--docker-network",
-            "host",
-        ],
-        env=sam_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    arguments = [SAM, "local", command, "--template", str(template), "--port", str(port), "--invoke-image", image]
+    arguments += ["--skip-pull-image", "--docker-network", "host", *options]
+    process = subprocess.Popen(arguments, env=sam_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_port(port, 180)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def start_lambda(built: Path, image: str) -> Iterator[str]:
+    with sam_server("start-lambda", built, image, "--warm-containers", "EAGER") as url:
+        yield url
 
 
 def test_start_lambda_serves_boto3_from_one_warm_process(start_lambda: str) -> None:
@@ -182,33 +172,11 @@ def test_start_lambda_serves_boto3_from_one_warm_process(start_lambda: str) -> N
 
 
 def test_start_api_serves_the_http_example(built: Path, image: str) -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            SAM,
-            "local",
-            "start-api",
-            "--template",
-            str(built),
-            "--port",
-            str(port),
-            "--invoke-image",
-            image,
-            "--skip-pull-image",
-            "--docker-network",
-            "host",
-        ],
-        env=sam_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_port(port, 120)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/greet/Ada?greeting=Hi", timeout=120) as response:
-            status, headers, body = response.status, dict(response.headers), json.loads(response.read())
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    with (
+        sam_server("start-api", built, image) as url,
+        urllib.request.urlopen(f"{url}/greet/Ada?greeting=Hi", timeout=120) as response,
+    ):
+        status, headers, body = response.status, dict(response.headers), json.loads(response.read())
     assert status == 200
     assert headers["content-type"] == "application/json"
     assert headers["x-request-id"]
