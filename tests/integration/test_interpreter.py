@@ -8,6 +8,7 @@ test needs a download.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -297,3 +299,36 @@ def test_glibc_reader_agrees_with_readelf(tmp_path: Path) -> None:
         listing = subprocess.run(["readelf", "-V", str(binary)], capture_output=True, text=True, check=True).stdout
         versions = {tuple(map(int, v.split("_")[1].split("."))) for v in re.findall(r"GLIBC_[\d.]+\d", listing)}
         assert elf.glibc_needed(binary) == max(versions)
+
+
+def test_an_unpacked_directory_works_as_the_interpreter_source(standin_python: Path, tmp_path: Path) -> None:
+    with tarfile.open(standin_python) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    python = interpreter.install(tmp_path / "unpacked", tmp_path / "layer", "x86_64")
+    done = subprocess.run(
+        [python / "bin" / "python3", "-c", "import json, sys; print(sys.prefix)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == str(python)
+
+
+@pytest.mark.parametrize(
+    ("name", "link"), [("../escaped", None), ("python/../../escaped", None), ("python/lib/evil", "../../../../etc")]
+)
+def test_a_tarball_cannot_write_outside_its_directory_even_without_tarfile_filters(
+    name: str, link: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(tarfile, "data_filter")  # as on Python 3.11.0 to 3.11.3 (Debian's 3.11.2)
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as archive:
+        member = tarfile.TarInfo(name)
+        if link is None:
+            member.size = 1
+            archive.addfile(member, io.BytesIO(b"x"))
+        else:
+            member.type, member.linkname = tarfile.SYMTYPE, link
+            archive.addfile(member)
+    with pytest.raises(BuildError, match="would land outside"):
+        interpreter.install(evil, tmp_path / "layer", "x86_64")
