@@ -69,11 +69,17 @@ def error_document(exc: BaseException, request_id: str = "") -> ErrorDocument:
     if len(message) > MAX_MESSAGE:
         message = f"{message[:MAX_MESSAGE]}... [truncated: {len(message)} characters in all]"
     return {
-        "errorMessage": redact_secrets(message),
-        "errorType": error_type,
+        "errorMessage": _encodable(redact_secrets(message)),
+        # A class name is one line of text: control characters could split log lines or headers.
+        "errorType": "".join(c if c.isprintable() else "?" for c in _encodable(error_type)),
         "requestId": request_id,
-        "stackTrace": [redact_secrets(entry) for entry in stack],
+        "stackTrace": [_encodable(redact_secrets(entry)) for entry in stack],
     }
+
+
+def _encodable(text: str) -> str:
+    """Text that encodes as UTF-8: a lone surrogate (half a character) becomes its escape, as in ``\\ud800``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def user_stack_trace(exc: BaseException) -> list[str]:

@@ -10,8 +10,10 @@ logger's level.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -82,8 +84,10 @@ def install(environ: Mapping[str, str]) -> None:
 
 def flush() -> None:
     """Push out anything the handler wrote without a final newline."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        # User code may have closed or replaced a stream: its loss, not the runtime's.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
 
 
 class TextFormatter(logging.Formatter):
@@ -138,8 +142,13 @@ def report_error(error: ErrorDocument) -> None:
         head = f"{ids}\t{error['errorType']}: {error['errorMessage']}"
         trace = "".join(error["stackTrace"])
         line = f"{head}\nTraceback (most recent call last):\n{trace}".rstrip("\n") if trace else head
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError, AttributeError):  # stdout closed or replaced by user code
+        # If even stderr's descriptor is gone, the caller still gets the error document.
+        with contextlib.suppress(OSError):
+            os.write(2, (line + "\n").encode())
 
 
 def _timestamp(epoch: float) -> str:

@@ -40,6 +40,16 @@ def fail_custom(e):
 def fail_unicode(e):
     raise RuntimeError("commande refusée: 在庫なし ☃")
 
+def fail_surrogate(e):
+    raise ValueError("half a character: \\ud800")
+
+def fail_evil_class_name(e):
+    raise type("Evil\\r\\nX-Injected: yes", (Exception,), {})("crafted")
+
+def close_stdout(e):
+    sys.stdout.close()
+    raise RuntimeError("after closing stdout")
+
 def fail_huge(e):
     raise ValueError("x" * 1_000_000)
 
@@ -149,6 +159,9 @@ def faults(task_root: TaskRoot) -> Path:
         ("fail_custom", "OutOfStock", "sku 42"),
         ("fail_unicode", "RuntimeError", "commande refusée: 在庫なし ☃"),
         ("fail_recursion", "RecursionError", "maximum recursion depth exceeded"),
+        ("fail_surrogate", "ValueError", "half a character: \\ud800"),
+        ("fail_evil_class_name", "Evil??X-Injected: yes", "crafted"),
+        ("close_stdout", "RuntimeError", "after closing stdout"),
     ],
 )
 def test_raised_exceptions_are_typed_with_a_stack_and_the_process_serves_on(
