@@ -202,3 +202,11 @@ def _wait_for_port(port: int, seconds: float) -> None:
         except OSError:
             time.sleep(0.5)
     raise AssertionError(f"nothing listens on port {port} after {seconds} s")
+
+
+def test_the_preparation_script_runs_a_command_with_the_image_tag(image: str) -> None:
+    command = [sys.executable, "-m", "buildlib.docker_standin", "--", "sh", "-c", 'echo "tag=$PYLAMBDA_IMAGE"']
+    done = subprocess.run(command, cwd=build.ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"tag={image}\n"
+    assert docker_standin.answers()  # the daemon it found running is left running
