@@ -106,7 +106,7 @@ def test_sam_local_invoke_runs_each_example(
 ) -> None:
     answer, logs = local_invoke(built, image, function, event, tmp_path)
     assert expected.items() <= answer.items()
-    assert "START RequestId:" in logs
+    # Not START: SAM attaches to the container's output while it starts, and now and then misses that first line.
     assert "REPORT RequestId:" in logs
     if function == "EchoFunction":
         assert f"\t{answer['request_id']}\techoing an event with 1 top-level keys" in logs
