@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from buildlib import BuildError, interpreter
+from buildlib import BuildError, file_sha256, interpreter
 from buildlib.emulator import DEFAULT_HANDLER, Emulator, function_logs
 
 ROOT = Path(__file__).resolve().parent
@@ -87,7 +87,7 @@ def cache_dir() -> Path:
 def fetch_wheel(name: str, version: str, sha256: str) -> Path:
     """The pinned wheel, from the cache or through pip (which honours the user's index settings)."""
     wheel = cache_dir() / "wheels" / f"{name}-{version}-py3-none-any.whl"
-    if not wheel.exists() or _sha256(wheel) != sha256:
+    if not wheel.exists() or file_sha256(wheel) != sha256:
         wheel.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=wheel.parent) as scratch:
             command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
@@ -96,7 +96,7 @@ def fetch_wheel(name: str, version: str, sha256: str) -> Path:
             if pip.returncode != 0:
                 raise BuildError(f"could not download {name}=={version} with pip:\n{pip.stderr.strip()}")
             downloaded = Path(scratch) / wheel.name
-            if not downloaded.exists() or _sha256(downloaded) != sha256:
+            if not downloaded.exists() or file_sha256(downloaded) != sha256:
                 raise BuildError(f"{name}=={version}: the downloaded wheel does not match the pinned sha256")
             downloaded.replace(wheel)
     return wheel
@@ -247,10 +247,6 @@ def _copy(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     target.chmod(0o644)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _size(path: Path) -> str:

@@ -1,5 +1,27 @@
-"""What build.py is made of: the emulator driver and the interpreter bundler."""
+"""What build.py is made of: the emulator driver, the interpreter bundler, and helpers they share."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
 
 
 class BuildError(Exception):
     """A build step failed for a reason the user can act on."""
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file, read in pieces: interpreter tarballs are tens of megabytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def readable_by_all(root: Path) -> None:
+    """Readable by every user, executable where it already was: Lambda may run the runtime as another user."""
+    for path in [root, *root.rglob("*")]:
+        executable = path.is_dir() or os.access(path, os.X_OK)
+        path.chmod(0o755 if executable else 0o644)

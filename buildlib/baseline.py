@@ -12,6 +12,8 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+from . import readable_by_all
+
 PACKAGES = ("awslambdaric", "runtime_client", "simplejson", "snapshot_restore_py")
 
 
@@ -30,6 +32,5 @@ def packages(into: Path) -> Path:
                 shutil.copytree(path, into / path.name, dirs_exist_ok=True)
             else:
                 shutil.copy2(path, into / path.name)
-    for path in [into, *into.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() or path.suffix == ".so" else 0o644)
+    readable_by_all(into)
     return into

@@ -12,7 +12,6 @@ file readable by the unprivileged user Lambda may run the runtime as.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,7 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from . import BuildError, elf
+from . import BuildError, elf, file_sha256, readable_by_all
 
 # Lambda architecture name -> (python-build-standalone triple, ELF e_machine).
 TRIPLES = {"x86_64": ("x86_64-unknown-linux-gnu", 62), "arm64": ("aarch64-unknown-linux-gnu", 183)}
@@ -89,14 +88,14 @@ def download(pin: Pin, cache: Path) -> Path:
     matches, so an interrupted or tampered download never sits in the cache.
     """
     target = cache / pin.filename
-    if target.exists() and _sha256(target) == pin.sha256:
+    if target.exists() and file_sha256(target) == pin.sha256:
         return target
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=cache, prefix=".download-", delete=False) as partial:
         try:
             _fetch(pin.url, partial)
             partial.close()
-            actual = _sha256(Path(partial.name))
+            actual = file_sha256(Path(partial.name))
             if actual != pin.sha256:
                 raise BuildError(
                     f"{pin.url}: sha256 mismatch (expected {pin.sha256}, got {actual}); nothing was installed"
@@ -144,7 +143,7 @@ def install(source: Path, layer_root: Path, arch: str) -> Path:
         _trim(unpacked, minor)
         _check_arch(unpacked / "bin" / "python3", arch)
         _resolve_symlinks(unpacked)
-        _set_modes(unpacked)
+        readable_by_all(unpacked)
         target = layer_root / "pylambda" / f"python{minor}"
         shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -226,13 +225,6 @@ def _resolve_symlinks(python: Path) -> None:
             shutil.copytree(target, path)
 
 
-def _set_modes(python: Path) -> None:
-    """Readable by all, executable where it was: Lambda may run the runtime as another user."""
-    for path in [python, *python.rglob("*")]:
-        executable = path.is_dir() or os.access(path, os.X_OK)
-        path.chmod(0o755 if executable else 0o644)
-
-
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
@@ -292,11 +284,3 @@ def byte_compile(python_dir: Path, *directories: Path) -> bool:
     if done.returncode != 0:
         raise BuildError(f"byte-compiling the layer failed:\n{done.stdout}{done.stderr}")
     return True
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
