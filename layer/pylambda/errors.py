@@ -22,6 +22,11 @@ MARSHAL_ERROR = "Runtime.MarshalError"
 UNMARSHAL_ERROR = "Runtime.UnmarshalError"
 CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
 
+# What user code raising means a failed invoke or init, to report rather than die of:
+# every Exception, and sys.exit() or Ctrl-C from inside a handler too. Other
+# BaseExceptions (SIGTERM's Shutdown, GeneratorExit) must keep unwinding.
+USER_CODE_FAILURES = (Exception, SystemExit, KeyboardInterrupt)
+
 # The credentials Lambda puts in the environment. Nothing the runtime reports
 # or formats may carry their values, whatever user code put in a message.
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")

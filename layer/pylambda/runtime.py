@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from . import concurrency, event_loop, logs, request_context, shutdown, streaming
 from .context import TENANT_ID, TRACE_ID, FunctionInfo, LambdaContext
-from .errors import error_document
+from .errors import USER_CODE_FAILURES, error_document
 from .handler_loader import Handler, load_handler
 from .payload import decode_event, encode_result
 from .runtime_api import Invocation, RuntimeAPIClient, RuntimeAPIError, RuntimeAPIRefused
@@ -61,7 +61,7 @@ def initialise(api: RuntimeAPIClient, layer_root: str) -> Handler:
     try:
         return load_handler(os.environ.get("_HANDLER", ""), code_roots)
     # Whatever the module raises at import (even SystemExit) is the user's init error.
-    except (Exception, SystemExit, KeyboardInterrupt) as exc:
+    except USER_CODE_FAILURES as exc:
         error = error_document(exc)
         logs.report_error(error)
         api.post_init_error(error)
@@ -95,7 +95,7 @@ def serve(api: RuntimeAPIClient, handler: Handler, function: FunctionInfo, invoc
     # sys.exit() or KeyboardInterrupt in a handler fails that invoke and is
     # reported, instead of killing the process without a word. (SIGTERM's
     # Shutdown is not caught: it must end the loop.)
-    except (Exception, SystemExit, KeyboardInterrupt) as exc:
+    except USER_CODE_FAILURES as exc:
         error = error_document(exc, request_id)
         logs.report_error(error)
         _deliver(api.post_error, request_id, error)

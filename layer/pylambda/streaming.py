@@ -24,7 +24,7 @@ from types import AsyncGeneratorType, GeneratorType
 from typing import Any
 
 from . import event_loop, logs
-from .errors import error_document
+from .errors import USER_CODE_FAILURES, error_document
 from .runtime_api import RuntimeAPIClient, RuntimeAPIError
 
 HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
@@ -55,7 +55,7 @@ def send(api: RuntimeAPIClient, request_id: str, result: Any) -> None:
             stream.write(_as_bytes(chunk))
     except RuntimeAPIError:
         raise
-    except (Exception, SystemExit, KeyboardInterrupt) as exc:
+    except USER_CODE_FAILURES as exc:
         error = error_document(exc, request_id)
         logs.report_error(error)
         stream.finish(error)
