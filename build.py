@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from buildlib import BuildError, file_sha256, interpreter
+from buildlib import BuildError, cache_dir, file_sha256, interpreter
 from buildlib.emulator import DEFAULT_HANDLER, Emulator, function_logs
 
 ROOT = Path(__file__).resolve().parent
@@ -76,12 +76,6 @@ def vendored_packages() -> list[tuple[str, str, str]]:
             name, version = requirement.split("==")
             pins.append((name, version, sha256))
     return pins
-
-
-def cache_dir() -> Path:
-    """Where downloads are kept between builds; ``PYLAMBDA_CACHE`` overrides it."""
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pylambda"
-    return Path(os.environ.get("PYLAMBDA_CACHE", default))
 
 
 def fetch_wheel(name: str, version: str, sha256: str) -> Path:

@@ -11,6 +11,12 @@ class BuildError(Exception):
     """A build step failed for a reason the user can act on."""
 
 
+def cache_dir() -> Path:
+    """Where downloads are kept between builds; ``PYLAMBDA_CACHE`` overrides it."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pylambda"
+    return Path(os.environ.get("PYLAMBDA_CACHE", default))
+
+
 def file_sha256(path: Path) -> str:
     """The hex sha256 of a file, read in pieces: interpreter tarballs are tens of megabytes."""
     digest = hashlib.sha256()

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import BuildError
+from . import BuildError, sid_root
 
 DEFAULT_HANDLER = "app.handler"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
@@ -77,6 +77,11 @@ class Emulator:
     ``/var/task``, as an unprivileged user, so the bootstrap's directory and the
     task root are bind-mounted there in a private mount namespace (root only;
     nothing on the host changes but an empty /var/task mount point).
+
+    ``root`` runs the emulator, and so the bootstrap and its interpreter,
+    inside that file-system root (``sid_root``: Debian's CPython 3.13 to
+    3.15), with the emulator, the bootstrap's folder, the task root and
+    ``binds`` mounted at their own paths in it.
     """
 
     def __init__(
@@ -90,6 +95,8 @@ class Emulator:
         user: int | None = None,
         args: Sequence[str] = (),
         max_concurrency: int | None = None,
+        root: Path | None = None,
+        binds: Sequence[Path] = (),
     ) -> None:
         # Absolute, as the emulator runs from the task root; not resolved, as a venv's python is a symlink.
         self.bootstrap = Path(os.path.abspath(bootstrap))
@@ -112,10 +119,13 @@ class Emulator:
         self.max_concurrency = max_concurrency
         if max_concurrency is not None:
             self.environ["AWS_LAMBDA_MAX_CONCURRENCY"] = str(max_concurrency)
+        self.root = root
+        self.binds = list(binds)
 
     def __enter__(self) -> Emulator:
+        emulator = find_emulator()
         command = [
-            str(find_emulator()),
+            str(emulator),
             "--runtime-interface-emulator-address",
             f"127.0.0.1:{self.port}",
             "--runtime-api-address",
@@ -127,7 +137,12 @@ class Emulator:
             mounts = 'mount --bind "$1" /opt && mkdir -p /var/task && mount --bind "$2" /var/task'
             mounts += ' && shift 2 && exec "$@"'
             layer, task = str(self.bootstrap.parent), str(self.task_root)
-            command = ["unshare", "--mount", "sh", "-c", mounts, "sh", layer, task, *command]
+            command = ["sh", "-c", mounts, "sh", layer, task, *command]
+        if self.root is not None:  # enter() gives a private mount namespace
+            binds = [emulator.parent, self.bootstrap.parent, self.task_root, *self.binds]
+            command = [*sid_root.enter(self.root, binds), *command]
+        elif self.max_concurrency is not None:
+            command = ["unshare", "--mount", *command]
         self._process = subprocess.Popen(
             command,
             cwd=self.task_root,
