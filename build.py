@@ -41,6 +41,23 @@ PINS = ROOT / "interpreters.json"
 PROVIDED_AL2023_GLIBC = (2, 34)  # Amazon Linux 2023's glibc: the newest symbol version a layer may need
 DEFAULT_OUT = ROOT / "build"
 
+# The package the wheels in vendor.txt are unpacked into.
+VENDORED_AS = "pylambda._vendor"
+# urllib3 modules that urllib3.connection imports but the runtime's plain-HTTP
+# use of it needs late or never: TLS, proxies, URL parsing, its request and response handling.
+URLLIB3_LAZY = (
+    "_base_connection",
+    "_collections",
+    "exceptions",
+    "http2",
+    "util",  # for "from .util import connection, ssl_"
+    "util.request",
+    "util.response",
+    "util.ssl_",
+    "util.ssl_match_hostname",
+    "util.url",
+)
+
 # Parts of vendored packages the runtime never imports: it speaks plain
 # HTTP/1.1 to a local API, so no SOCKS, pyOpenSSL or browser shims.
 VENDOR_SKIP = ("urllib3/contrib/",)
@@ -48,6 +65,166 @@ VENDOR_SKIP = ("urllib3/contrib/",)
 # Edits to vendored code, each for a measured reason: (file, exact old text, new text).
 # The build stops if a pinned release no longer has the old text, rather than ship unpatched.
 VENDOR_PATCHES = [
+    # Python 3.15+ (PEP 810): what urllib3.connection imports for TLS, proxies,
+    # pools and its own request and response handling, none of which the
+    # runtime uses, is loaded on first use instead of at start-up. Older Pythons
+    # ignore __lazy_modules__. Scoped to this module: nothing outside the vendored copy is lazy.
+    (
+        "urllib3/connection.py",
+        "from __future__ import annotations\n",
+        "from __future__ import annotations\n\n"
+        f"__lazy_modules__ = {[f'{VENDORED_AS}.urllib3.{module}' for module in URLLIB3_LAZY]!r}\n",
+    ),
+    # Class-based NamedTuples import annotationlib and ast on Python 3.14+
+    # (about 8 ms of every cold start there); the call form does not. The
+    # fields' types are only for type checkers, which do not read this copy.
+    (
+        "urllib3/connection.py",
+        """class _WrappedAndVerifiedSocket(typing.NamedTuple):
+    \"\"\"
+    Wrapped socket and whether the connection is
+    verified after the TLS handshake
+    \"\"\"
+
+    socket: ssl.SSLSocket | SSLTransport
+    is_verified: bool
+""",
+        """# Wrapped socket and whether the connection is verified after the TLS handshake
+_WrappedAndVerifiedSocket = typing.NamedTuple(
+    "_WrappedAndVerifiedSocket", [("socket", typing.Any), ("is_verified", bool)]
+)
+""",
+    ),
+    (
+        "urllib3/_base_connection.py",
+        """class ProxyConfig(typing.NamedTuple):
+    ssl_context: ssl.SSLContext | None
+    use_forwarding_for_https: bool
+    assert_hostname: None | str | typing.Literal[False]
+    assert_fingerprint: str | None
+
+
+class _ResponseOptions(typing.NamedTuple):
+    # TODO: Remove this in favor of a better
+    # HTTP request/response lifecycle tracking.
+    request_method: str
+    request_url: str
+    preload_content: bool
+    decode_content: bool
+    enforce_content_length: bool
+""",
+        """ProxyConfig = typing.NamedTuple(
+    "ProxyConfig",
+    [
+        ("ssl_context", typing.Any),
+        ("use_forwarding_for_https", bool),
+        ("assert_hostname", typing.Any),
+        ("assert_fingerprint", typing.Any),
+    ],
+)
+_ResponseOptions = typing.NamedTuple(
+    "_ResponseOptions",
+    [
+        ("request_method", str),
+        ("request_url", str),
+        ("preload_content", bool),
+        ("decode_content", bool),
+        ("enforce_content_length", bool),
+    ],
+)
+""",
+    ),
+    (
+        "urllib3/util/request.py",
+        """class ChunksAndContentLength(typing.NamedTuple):
+    chunks: typing.Iterable[bytes] | None
+    content_length: int | None
+""",
+        """ChunksAndContentLength = typing.NamedTuple(
+    "ChunksAndContentLength", [("chunks", typing.Any), ("content_length", typing.Any)]
+)
+""",
+    ),
+    # A string forward reference in a Union at import does the same; the alias
+    # only ever appears in annotations, which this module does not evaluate.
+    (
+        "urllib3/_collections.py",
+        """ValidHTTPHeaderSource = typing.Union[
+    "HTTPHeaderDict",
+    typing.Mapping[str, str],
+    typing.Iterable[tuple[str, str]],
+    "HasGettableStringKeys",
+]
+""",
+        """if typing.TYPE_CHECKING:
+    ValidHTTPHeaderSource = typing.Union[
+        "HTTPHeaderDict",
+        typing.Mapping[str, str],
+        typing.Iterable[tuple[str, str]],
+        "HasGettableStringKeys",
+    ]
+""",
+    ),
+    # The brotli and zstd probes cost 2 ms on Python 3.14+ (they load
+    # compression.zstd) and, once the task root is on sys.path, would import
+    # such packages from the function's own code. All they do is add to the
+    # Accept-Encoding that make_headers() offers; the runtime never asks for compressed answers.
+    (
+        "urllib3/util/request.py",
+        """ACCEPT_ENCODING = "gzip,deflate"
+try:
+    try:
+        import brotlicffi as _unused_module_brotli  # type: ignore[import-not-found] # noqa: F401
+    except ImportError:
+        import brotli as _unused_module_brotli  # type: ignore[import-not-found] # noqa: F401
+except ImportError:
+    pass
+else:
+    ACCEPT_ENCODING += ",br"
+
+try:
+    if sys.version_info >= (3, 14):
+        from compression import zstd as _unused_module_zstd  # noqa: F401
+    else:
+        from backports import zstd as _unused_module_zstd  # noqa: F401
+except ImportError:
+    pass
+else:
+    ACCEPT_ENCODING += ",zstd"
+""",
+        """ACCEPT_ENCODING = "gzip,deflate"  # pylambda: brotli and zstd are not probed for
+""",
+    ),
+    # The idna codec (with stringprep and unicodedata: about 1.5 ms) is loaded
+    # to check a host name's labels, and again inside getaddrinfo for any str
+    # name. An ASCII name, as the Runtime API's address is, goes to getaddrinfo
+    # as bytes instead, which needs no codec; getaddrinfo still refuses a malformed one.
+    (
+        "urllib3/util/connection.py",
+        """    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise LocationParseError(f"'{host}', label empty or too long") from None
+
+    for res in socket.getaddrinfo(host, port, family, socket.SOCK_STREAM):
+""",
+        """    if host.isascii():
+        lookup = host.encode()
+    else:
+        try:
+            lookup = host.encode("idna")
+        except UnicodeError:
+            raise LocationParseError(f"'{host}', label empty or too long") from None
+
+    for res in socket.getaddrinfo(lookup, port, family, socket.SOCK_STREAM):
+""",
+    ),
+    # SKIP_HEADER came through util's package __init__, which VENDOR_INITS empties.
+    (
+        "urllib3/connection.py",
+        "from .util import SKIP_HEADER, SKIPPABLE_HEADERS, connection, ssl_\n",
+        "from .util import connection, ssl_\nfrom .util.request import SKIP_HEADER, SKIPPABLE_HEADERS\n",
+    ),
     # urllib3's optional HTTP/2 support imports importlib.metadata at import time
     # (about 13 ms of CPU on every cold start) for a version check that only
     # inject_into_urllib3() needs; the runtime never calls it. Import it there.
@@ -56,6 +233,26 @@ VENDOR_PATCHES = [
         "urllib3/http2/__init__.py",
         '    h2_version = version("h2")',
         '    from importlib.metadata import version\n\n    h2_version = version("h2")',
+    ),
+]
+
+# Package __init__ files replaced whole: (file, sha256 of the pinned release's file, new text).
+# urllib3's own re-export its pool, retry, response and multipart layers and
+# build a PoolManager at import: about half of urllib3's import cost, for APIs
+# the runtime never calls (it uses urllib3.connection alone). Every module
+# stays in the package and importable by its full name. The build stops if a
+# new release changes one of these files, so that someone reads it again.
+VENDOR_INITS = [
+    (
+        "urllib3/__init__.py",
+        "24ca35b60d67215d40789daf10d0bf4f17e5d1ee61e86ce5f43195935ad645ba",
+        '"""urllib3 as pylambda vendors it: the modules, without the package-level re-exports."""\n\n'
+        "from ._version import __version__ as __version__\n",
+    ),
+    (
+        "urllib3/util/__init__.py",
+        "faa792d1071e8af6b3bc110a0cd142008fba00271d0ce1384ccbe8ed22cd9404",
+        '"""urllib3.util as pylambda vendors it: the modules, without the package-level re-exports."""\n',
     ),
 ]
 
@@ -98,7 +295,7 @@ def fetch_wheel(name: str, version: str, sha256: str) -> Path:
 
 def vendor() -> None:
     """Unpack the pinned wheels into ``layer/pylambda/_vendor`` and patch them, unless already done."""
-    patches = hashlib.sha256(repr(VENDOR_PATCHES).encode()).hexdigest()
+    patches = hashlib.sha256(repr((VENDOR_INITS, VENDOR_PATCHES)).encode()).hexdigest()
     for name, version, sha256 in vendored_packages():
         target = VENDOR_DIR / name
         stamp = VENDOR_DIR / f"{name}.pinned"
@@ -113,6 +310,12 @@ def vendor() -> None:
                     archive.extract(member, VENDOR_DIR)
                 elif member.endswith("/LICENSE.txt"):
                     (target / "LICENSE.txt").write_bytes(archive.read(member))
+        for path, upstream, text in VENDOR_INITS:
+            if path.startswith(f"{name}/"):
+                source = VENDOR_DIR / path
+                if file_sha256(source) != upstream:
+                    raise BuildError(f"{path} changed in {name} {version}: review it, then update VENDOR_INITS")
+                source.write_text(text)
         for path, old, new in VENDOR_PATCHES:
             if path.startswith(f"{name}/"):
                 source = VENDOR_DIR / path

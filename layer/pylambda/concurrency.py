@@ -11,7 +11,6 @@ would lift that). asyncio handlers run on one shared loop (see event_loop).
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable, Mapping
 from typing import NoReturn
@@ -33,6 +32,8 @@ def run_loops(count: int, loop: Callable[[], object]) -> NoReturn:
     The main thread only waits, so that signals (SIGTERM) are handled where
     the runtime can act on them.
     """
+    import queue  # here, not at the top: one invoke at a time never needs it
+
     request_context.serve_concurrently()
     event_loop.serve_concurrently()
     failures: queue.SimpleQueue[BaseException] = queue.SimpleQueue()

@@ -12,9 +12,18 @@ import json
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import CONTEXT_UNMARSHAL_ERROR, RuntimeFault
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class Headers(Protocol):
+        """The ``next`` answer's headers, looked up by name without regard to case (http.client's message)."""
+
+        def get(self, name: str, /) -> str | None: ...
+
 
 REQUEST_ID = "Lambda-Runtime-Aws-Request-Id"
 DEADLINE_MS = "Lambda-Runtime-Deadline-Ms"
@@ -85,8 +94,8 @@ class CognitoIdentity:
 class LambdaContext:
     """The second argument of every handler call."""
 
-    def __init__(self, function: FunctionInfo, headers: Mapping[str, str]) -> None:
-        self.aws_request_id = headers.get(REQUEST_ID, "")
+    def __init__(self, function: FunctionInfo, headers: Headers) -> None:
+        self.aws_request_id = headers.get(REQUEST_ID) or ""
         self.invoked_function_arn = headers.get(FUNCTION_ARN)
         self.tenant_id = headers.get(TENANT_ID)
         self.function_name = function.function_name
@@ -125,9 +134,7 @@ class LambdaContext:
         return _repr(self, names)
 
 
-def _optional_json(
-    headers: Mapping[str, str], header: str, what: str, kind: Callable[[Mapping[str, Any]], _T]
-) -> _T | None:
+def _optional_json(headers: Headers, header: str, what: str, kind: Callable[[Mapping[str, Any]], _T]) -> _T | None:
     """Decode a JSON-object header into ``kind``; a garbled one fails the invoke, not the runtime."""
     raw = headers.get(header)
     if not raw:
