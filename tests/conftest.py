@@ -91,17 +91,3 @@ def emulator(bootstrap: Path, bare_python_dir: Path) -> Callable[..., Emulator]:
         return Emulator(bootstrap, root, handler, env=environ, timeout=timeout)
 
     return start
-
-
-@pytest.fixture(scope="session")
-def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """LocalStack in host mode, installed on first use (its own venv, on Python 3.12+), for this session."""
-    python = find_localstack_python()
-    if python is None:
-        pytest.skip("LocalStack needs Python 3.12 or newer: no python3.13/3.12 on PATH or in pyenv")
-    try:
-        installed = ensure_localstack(python)
-        with LocalStack(installed, tmp_path_factory.mktemp("localstack")) as stack:
-            yield stack
-    except BuildError as exc:
-        pytest.fail(str(exc), pytrace=False)
