@@ -1,7 +1,7 @@
 """Unmodified handlers written with real libraries, under pylambda and under awslambdaric, in the same test.
 
-The libraries (Powertools for AWS Lambda with its tracer extra, Mangum, FastAPI)
-are installed into the function's task root, as a user would ship them, not
+The libraries (Powertools for AWS Lambda with its tracer extra, Mangum, FastAPI;
+see ``library_root`` in conftest.py) are installed into the function's task root, as a user would ship them, not
 into the layer. They bring their own urllib3 (through botocore), which must not
 disturb the runtime's vendored copy. Each handler answers the same events under
 both runtimes, and the answers must agree.
@@ -10,8 +10,6 @@ both runtimes, and the answers must agree.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,8 +20,6 @@ from buildlib import baseline
 from buildlib.emulator import Emulator
 
 Start = Callable[..., Emulator]
-
-LIBRARIES = ["aws-lambda-powertools[tracer]==3.37.0", "mangum==0.22.0", "fastapi==0.163.2"]
 
 POWERTOOLS_APP = """
 from aws_lambda_powertools import Logger, Tracer
@@ -115,13 +111,11 @@ def http_event(method: str, path: str, *, query: str = "", body: str | None = No
 
 
 @pytest.fixture(scope="session")
-def library_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("libraries")
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(root)]
-    subprocess.run([*command, *LIBRARIES], check=True, capture_output=True)
-    (root / "powertools_app.py").write_text(POWERTOOLS_APP)
-    (root / "mangum_app.py").write_text(MANGUM_APP)
-    return root
+def library_root(library_root: Path) -> Path:
+    """The libraries (tests/integration/conftest.py) with this module's two handlers beside them."""
+    (library_root / "powertools_app.py").write_text(POWERTOOLS_APP)
+    (library_root / "mangum_app.py").write_text(MANGUM_APP)
+    return library_root
 
 
 @pytest.fixture(scope="session")
