@@ -2,14 +2,19 @@
 
 The benchmarks and the tests that compare behaviour run it as
 ``python -m awslambdaric module.handler`` on the same interpreter as
-pylambda, with only its own packages on PYTHONPATH: this copies them out of
-the environment that has it installed (requirements-dev.txt).
+pylambda, with only its own packages on PYTHONPATH: ``packages`` copies them out
+of the environment that has it installed (requirements-dev.txt), for this
+machine's Python; ``packages_for`` installs its wheels for another CPython
+version (it has compiled parts), as pip does for a function.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from . import readable_by_all
@@ -32,5 +37,15 @@ def packages(into: Path) -> Path:
                 shutil.copytree(path, into / path.name, dirs_exist_ok=True)
             else:
                 shutil.copy2(path, into / path.name)
+    readable_by_all(into)
+    return into
+
+
+def packages_for(version: str, into: Path) -> Path:
+    """awslambdaric, at the version installed here, with its dependencies for CPython ``version``, in ``into``."""
+    pin = f"awslambdaric=={importlib.metadata.version('awslambdaric')}"
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:"]
+    command += ["--python-version", version, "--implementation", "cp", "--target", str(into), pin]
+    subprocess.run(command, check=True, capture_output=True)
     readable_by_all(into)
     return into
