@@ -44,18 +44,15 @@ DEFAULT_OUT = ROOT / "build"
 # The package the wheels in vendor.txt are unpacked into.
 VENDORED_AS = "pylambda._vendor"
 # urllib3 modules that urllib3.connection imports but the runtime's plain-HTTP
-# use of it needs late or never: TLS, proxies, URL parsing, its request and response handling.
+# use of it needs late or never: its request and response handling, HTTP/2, proxies.
 URLLIB3_LAZY = (
     "_base_connection",
     "_collections",
     "exceptions",
     "http2",
-    "util",  # for "from .util import connection, ssl_"
+    "util",  # for "from .util import connection"
     "util.request",
     "util.response",
-    "util.ssl_",
-    "util.ssl_match_hostname",
-    "util.url",
 )
 
 # Parts of vendored packages the runtime never imports: it speaks plain
@@ -219,11 +216,75 @@ else:
     for res in socket.getaddrinfo(lookup, port, family, socket.SOCK_STREAM):
 """,
     ),
-    # SKIP_HEADER came through util's package __init__, which VENDOR_INITS empties.
+    # TLS certificate and host name checking, and URL parsing (whose regular
+    # expressions are compiled at import: 10 ms on Python 3.11), are imported
+    # by the first HTTPS connection or URL, not by every import of the module:
+    # together about a third of urllib3's cost at a cold start before 3.15
+    # (from 3.15, __lazy_modules__ above does the same). SKIP_HEADER came
+    # through util's package __init__, which VENDOR_INITS empties.
     (
         "urllib3/connection.py",
-        "from .util import SKIP_HEADER, SKIPPABLE_HEADERS, connection, ssl_\n",
-        "from .util import connection, ssl_\nfrom .util.request import SKIP_HEADER, SKIPPABLE_HEADERS\n",
+        """from .util import SKIP_HEADER, SKIPPABLE_HEADERS, connection, ssl_
+from .util.request import body_to_chunks
+from .util.ssl_ import assert_fingerprint as _assert_fingerprint
+from .util.ssl_ import (
+    create_urllib3_context,
+    is_ipaddress,
+    resolve_cert_reqs,
+    resolve_ssl_version,
+    ssl_wrap_socket,
+)
+from .util.ssl_match_hostname import CertificateError, match_hostname
+from .util.url import Url
+""",
+        """from .util import connection
+from .util.request import SKIP_HEADER, SKIPPABLE_HEADERS, body_to_chunks
+
+
+def _import_tls_support() -> None:
+    \"\"\"pylambda: import what HTTPS connections and URLs need, once, when first needed.\"\"\"
+    global ssl_, _assert_fingerprint, create_urllib3_context, is_ipaddress, resolve_cert_reqs
+    global resolve_ssl_version, ssl_wrap_socket, CertificateError, match_hostname, Url
+    from .util import ssl_
+    from .util.ssl_ import assert_fingerprint as _assert_fingerprint
+    from .util.ssl_ import (
+        create_urllib3_context,
+        is_ipaddress,
+        resolve_cert_reqs,
+        resolve_ssl_version,
+        ssl_wrap_socket,
+    )
+    from .util.ssl_match_hostname import CertificateError, match_hostname
+    from .util.url import Url
+""",
+    ),
+    (
+        "urllib3/connection.py",
+        """        key_password: str | None = None,
+    ) -> None:
+        super().__init__(
+""",
+        """        key_password: str | None = None,
+    ) -> None:
+        _import_tls_support()
+        super().__init__(
+""",
+    ),
+    (
+        "urllib3/connection.py",
+        """    scheme = "https" if isinstance(conn, HTTPSConnection) else "http"
+""",
+        """    _import_tls_support()
+    scheme = "https" if isinstance(conn, HTTPSConnection) else "http"
+""",
+    ),
+    (
+        "urllib3/_base_connection.py",
+        """from .util.url import Url
+""",
+        """if typing.TYPE_CHECKING:
+    from .util.url import Url
+""",
     ),
     # urllib3's optional HTTP/2 support imports importlib.metadata at import time
     # (about 13 ms of CPU on every cold start) for a version check that only
@@ -297,33 +358,45 @@ def vendor() -> None:
     """Unpack the pinned wheels into ``layer/pylambda/_vendor`` and patch them, unless already done."""
     patches = hashlib.sha256(repr((VENDOR_INITS, VENDOR_PATCHES)).encode()).hexdigest()
     for name, version, sha256 in vendored_packages():
-        target = VENDOR_DIR / name
         stamp = VENDOR_DIR / f"{name}.pinned"
-        if target.is_dir() and stamp.exists() and stamp.read_text() == f"{sha256} {patches}":
+        if (VENDOR_DIR / name).is_dir() and stamp.exists() and stamp.read_text() == f"{sha256} {patches}":
             continue
-        wheel = fetch_wheel(name, version, sha256)
-        shutil.rmtree(target, ignore_errors=True)
-        with zipfile.ZipFile(wheel) as archive:
-            for member in archive.namelist():
-                keep = member.startswith(f"{name}/") and not member.startswith(VENDOR_SKIP)
-                if keep:
-                    archive.extract(member, VENDOR_DIR)
-                elif member.endswith("/LICENSE.txt"):
-                    (target / "LICENSE.txt").write_bytes(archive.read(member))
-        for path, upstream, text in VENDOR_INITS:
-            if path.startswith(f"{name}/"):
-                source = VENDOR_DIR / path
-                if file_sha256(source) != upstream:
-                    raise BuildError(f"{path} changed in {name} {version}: review it, then update VENDOR_INITS")
-                source.write_text(text)
-        for path, old, new in VENDOR_PATCHES:
-            if path.startswith(f"{name}/"):
-                source = VENDOR_DIR / path
-                text = source.read_text()
-                if text.count(old) != 1:
-                    raise BuildError(f"vendor patch no longer applies to {path}: update VENDOR_PATCHES in build.py")
-                source.write_text(text.replace(old, new))
+        unpack_patched(fetch_wheel(name, version, sha256), name, VENDOR_DIR)
         stamp.write_text(f"{sha256} {patches}")
+
+
+Patch = tuple[str, str, str]
+
+
+def unpack_patched(
+    wheel: Path, name: str, into: Path, inits: list[Patch] = VENDOR_INITS, patches: list[Patch] = VENDOR_PATCHES
+) -> None:
+    """Unpack package ``name`` from ``wheel`` into ``into/name``, then replace its ``inits`` and apply its ``patches``.
+
+    Stops with a BuildError at the first that does not fit the release, rather
+    than ship a copy the runtime was not measured and tested with.
+    """
+    target = into / name
+    shutil.rmtree(target, ignore_errors=True)
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.namelist():
+            keep = member.startswith(f"{name}/") and not member.startswith(VENDOR_SKIP)
+            if keep:
+                archive.extract(member, into)
+            elif member.endswith("/LICENSE.txt"):
+                (target / "LICENSE.txt").write_bytes(archive.read(member))
+    for path, upstream, text in inits:
+        if path.startswith(f"{name}/"):
+            if file_sha256(into / path) != upstream:
+                raise BuildError(f"{path} changed in this {name} release: review it, then update VENDOR_INITS")
+            (into / path).write_text(text)
+    for path, old, new in patches:
+        if path.startswith(f"{name}/"):
+            source = into / path
+            text = source.read_text()
+            if text.count(old) != 1:
+                raise BuildError(f"vendor patch no longer applies to {path}: update VENDOR_PATCHES in build.py")
+            source.write_text(text.replace(old, new))
 
 
 # --- the layer and the functions --------------------------------------------------------------------
