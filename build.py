@@ -181,6 +181,7 @@ def build_layer(into: Path, spec: LayerSpec) -> None:
     try:
         glibc = interpreter.check_glibc(python, spec.target_glibc, allow_newer=spec.allow_newer_glibc)
         print(glibc, file=sys.stderr)
+        print(f"system     needs {', '.join(interpreter.system_libraries(python))}", file=sys.stderr)
         minor = python.name.removeprefix("python")
         with interpreter.compiler(python, spec.arch, spec.pins, spec.compile_with) as compiler:
             interpreter.byte_compile(compiler, minor, python / "lib", runtime)

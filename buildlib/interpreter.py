@@ -284,6 +284,21 @@ def check_glibc(python_dir: Path, target: tuple[int, ...], *, allow_newer: bool)
     return line + (" (allowed by --allow-newer-glibc)" if newest > target else "")
 
 
+def system_libraries(python_dir: Path) -> list[str]:
+    """The shared libraries the interpreter's ELF files need that it does not ship: what the target must have.
+
+    For python-build-standalone that is glibc's own libraries and
+    libgcc_s.so.1; an interpreter built elsewhere may need more (Debian's
+    needs libz and libexpat), which the build summary then shows.
+    """
+    shipped, needed = set(), set()
+    for path in python_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink() and elf.is_elf(path):
+            shipped.add(path.name)
+            needed |= elf.dependencies(path)[0]
+    return sorted(needed - shipped)
+
+
 def _dotted(version: tuple[int, ...]) -> str:
     return ".".join(map(str, version))
 

@@ -18,6 +18,7 @@ lean on the original install.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -29,9 +30,19 @@ from pathlib import Path
 
 from . import BuildError
 
-# Debian's release with CPython 3.11, the version of this machine's Python, and its packages of it.
+# Debian's release with CPython 3.11, the version of this machine's Python; its packages of it, and the
+# C libraries its executable needs, so that the unpacked packages also serve qemu-user as the system root.
 DEBIAN_SUITE = "bookworm"
-DEBIAN_PACKAGES = ("python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "libpython3.11")
+DEBIAN_PACKAGES = (
+    "python3.11-minimal",
+    "libpython3.11-minimal",
+    "libpython3.11-stdlib",
+    "libpython3.11",
+    "libc6",
+    "libgcc-s1",
+    "zlib1g",
+    "libexpat1",
+)
 
 
 def make_tarball(directory: Path) -> Path:
@@ -119,13 +130,17 @@ def make_debian_tarball(directory: Path, usr: Path = Path("/usr"), minor: str = 
 def debian_usr(arch: str, cache: Path) -> Path:
     """The /usr of Debian's CPython 3.11 packages for ``arch`` ('arm64'), downloaded once into ``cache``.
 
-    apt runs with its own sources, lists and cache under ``cache``, so the
-    machine's apt configuration and package database are left alone.
+    Its parent is a system root for qemu-user (``qemu-aarch64 -L ROOT``): the
+    packages include the C libraries the interpreter needs. apt runs with its
+    own sources, lists and cache under ``cache``, so the machine's apt
+    configuration and package database are left alone.
     """
-    usr = cache / f"debian-{DEBIAN_SUITE}-{arch}" / "root" / "usr"
+    packages = hashlib.sha256(" ".join(DEBIAN_PACKAGES).encode()).hexdigest()[:8]
+    name = f"debian-{DEBIAN_SUITE}-{arch}-{packages}"  # a new package list is a new folder
+    usr = cache / name / "root" / "usr"
     if usr.is_dir():
         return usr
-    work = cache / f"debian-{DEBIAN_SUITE}-{arch}.partial"
+    work = cache / f"{name}.partial"
     shutil.rmtree(work, ignore_errors=True)
     for folder in ("lists/partial", "cache/archives/partial", "debs", "root"):
         (work / folder).mkdir(parents=True)
@@ -151,7 +166,7 @@ def debian_usr(arch: str, cache: Path) -> Path:
         subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "root")], check=True)
     shutil.rmtree(work / "lists")
     shutil.rmtree(work / "cache")
-    done_dir = cache / f"debian-{DEBIAN_SUITE}-{arch}"
+    done_dir = cache / name
     shutil.rmtree(done_dir, ignore_errors=True)
     work.rename(done_dir)
     return usr

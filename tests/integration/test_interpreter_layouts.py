@@ -81,6 +81,9 @@ def test_libpython_is_kept_though_the_executable_links_it_statically(static_laye
     readelf = ["readelf", "-d", python / "bin" / "python3"]
     dynamic = subprocess.run(readelf, capture_output=True, text=True, check=True).stdout
     assert re.search(r"\(RPATH\)\s+Library rpath: \[\$ORIGIN/\.\./lib\]", dynamic)
+    # What the target must provide: the layer's own libpython is not among it.
+    assert {"libc.so.6", "libm.so.6"} <= set(interpreter.system_libraries(python))
+    assert not [name for name in interpreter.system_libraries(python) if name.startswith("libpython")]
 
 
 @needs_root
@@ -211,24 +214,28 @@ def test_a_free_threaded_version_is_refused_before_any_download(tmp_path: Path, 
 # --- arm64 layers, byte-compiled on an x86_64 machine --------------------------------------------------------
 
 
-def test_arm64_layer_built_here_carries_the_pycs_its_interpreter_loads(
-    debian_standin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    usr = standin.debian_usr("arm64", cache_dir() / "standins")
-    arm64 = standin.make_debian_tarball(tmp_path, usr)
+@pytest.fixture(scope="module")
+def arm64_layer(debian_standin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An arm64 layer built here from Debian's arm64 CPython 3.11, as `--python 3.11 --arch arm64` builds one."""
+    scratch = tmp_path_factory.mktemp("arm64")
+    arm64 = standin.make_debian_tarball(scratch, standin.debian_usr("arm64", cache_dir() / "standins"))
     # A pin table as for a release: the arm64 interpreter, and this machine's build of the same version.
     entries = [
         {"python": "3.11", "arch": arch, "version": "3.11", "url": tarball.as_uri(), "sha256": file_sha256(tarball)}
         for arch, tarball in (("arm64", arm64), ("x86_64", debian_standin))
     ]
-    pins = tmp_path / "pins.json"
+    pins = scratch / "pins.json"
     pins.write_text(json.dumps({"default": "3.11", "interpreters": entries}))
-    monkeypatch.setenv("PYLAMBDA_CACHE", str(tmp_path / "cache"))
-    into = tmp_path / "layer"
+    into = scratch / "layer"
     argv = ["--python", "3.11", "--arch", "arm64", "--pins", str(pins), "--allow-newer-glibc", "layer"]
-    assert build.main([*argv, "--into", str(into)]) == 0
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("PYLAMBDA_CACHE", str(scratch / "cache"))
+        assert build.main([*argv, "--into", str(into)]) == 0
+    return into
 
-    python = into / "pylambda" / "python3.11"
+
+def test_arm64_layer_built_here_carries_the_pycs_its_interpreter_loads(arm64_layer: Path) -> None:
+    python = arm64_layer / "pylambda" / "python3.11"
     assert elf.machine(python / "bin" / "python3") == interpreter.TRIPLES["arm64"][1]
     assert (python / "lib" / "libpython3.11.so.1.0").exists()
     # The magic number the arm64 interpreter expects, read from its own importlib.
@@ -236,9 +243,9 @@ def test_arm64_layer_built_here_carries_the_pycs_its_interpreter_loads(
     found = re.search(r"MAGIC_NUMBER = \((\d+)\)\.to_bytes\(2, 'little'\)", bootstrap_source)
     assert found
     magic = int(found.group(1))
-    sources = [p for p in into.rglob("*.py") if "__pycache__" not in p.parts]
+    sources = [p for p in arm64_layer.rglob("*.py") if "__pycache__" not in p.parts]
     assert len(sources) > 500
-    assert any(p.is_relative_to(into / "pylambda" / "runtime") for p in sources)
+    assert any(p.is_relative_to(arm64_layer / "pylambda" / "runtime") for p in sources)
     for source in sources:
         pycs = list((source.parent / "__pycache__").glob(f"{source.stem}.*.pyc"))
         assert [p.name for p in pycs] == [f"{source.stem}.cpython-311.pyc"], source
@@ -246,3 +253,19 @@ def test_arm64_layer_built_here_carries_the_pycs_its_interpreter_loads(
         assert header[:4] == magic.to_bytes(2, "little") + b"\r\n", source
         assert int.from_bytes(header[4:8], "little") == 0b01, source  # unchecked-hash: loaded as it is
         assert header[8:16] == importlib.util.source_hash(source.read_bytes()), source
+
+
+@pytest.mark.skipif(shutil.which("qemu-aarch64") is None, reason="needs qemu-user (apt-get install qemu-user)")
+def test_arm64_interpreter_under_qemu_imports_the_runtime_from_those_pycs(arm64_layer: Path) -> None:
+    sysroot = standin.debian_usr("arm64", cache_dir() / "standins").parent
+    python = arm64_layer / "pylambda" / "python3.11" / "bin" / "python3"
+    before = sorted(arm64_layer.rglob("*"))
+    probe = "import platform, sys; sys.path.insert(0, sys.argv[1]); import pylambda.runtime; print(platform.machine())"
+    command = ["qemu-aarch64", "-L", str(sysroot), str(python), "-v", "-c", probe, arm64_layer / "pylambda" / "runtime"]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert done.stdout == "aarch64\n"
+    loaded = re.findall(r"^# code object from '?([^'\n]+)'?$", done.stderr, re.MULTILINE)
+    runtime = [path for path in loaded if "/pylambda/runtime/pylambda/" in path]
+    assert runtime, done.stderr[-2000:]
+    assert all(path.endswith(".cpython-311.pyc") for path in loaded), [p for p in loaded if not p.endswith(".pyc")]
+    assert sorted(arm64_layer.rglob("*")) == before, "the interpreter wrote into the layer"
