@@ -183,8 +183,8 @@ def build_layer(into: Path, spec: LayerSpec) -> None:
         print(glibc, file=sys.stderr)
         print(f"system     needs {', '.join(interpreter.system_libraries(python))}", file=sys.stderr)
         minor = python.name.removeprefix("python")
-        with interpreter.compiler(python, spec.arch, spec.pins, spec.compile_with) as compiler:
-            interpreter.byte_compile(compiler, minor, python / "lib", runtime)
+        with interpreter.compiler(python, spec.arch, spec.pins, spec.compile_with) as (compiler, name):
+            interpreter.byte_compile(compiler, name, minor, python / "lib", runtime)
     except BuildError:
         shutil.rmtree(python)  # no layer that would fail at its first cold start
         raise
@@ -306,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compile-with",
         type=Path,
-        help="a python3 of the bundled version that runs on this machine, to byte-compile a layer for another"
-        " architecture (default: this machine's pinned build of that version, downloaded once)",
+        help="for a layer of another architecture than this machine's: a python3 of the bundled version that runs"
+        " here, to byte-compile it (default: this machine's pinned build of that version, downloaded once)",
     )
     commands = parser.add_subparsers(dest="command")
     layer = commands.add_parser("layer", help="write the layer's files into a directory")

@@ -310,20 +310,22 @@ def host_arch() -> str | None:
 
 
 @contextmanager
-def compiler(python_dir: Path, arch: str, pins: Path, compile_with: Path | None = None) -> Iterator[Path]:
-    """A python3 that runs on this machine and compiles for the bundled interpreter's version.
+def compiler(python_dir: Path, arch: str, pins: Path, compile_with: Path | None = None) -> Iterator[tuple[Path, str]]:
+    """A python3 that runs on this machine and compiles for the bundled interpreter's version, and its name.
 
-    A .pyc depends on the Python version (its magic number), not on the CPU,
-    so a layer for another architecture is compiled by an interpreter of the
-    same X.Y: ``compile_with`` if given, else this machine's pinned build of
-    that version, downloaded and verified like the layer's own.
+    On the layer's own architecture that is the bundled interpreter itself,
+    which must start here. A .pyc depends on the Python version (its magic
+    number), not on the CPU, so a layer for another architecture is compiled
+    by an interpreter of the same X.Y: ``compile_with`` if given, else this
+    machine's pinned build of that version, downloaded and verified like the
+    layer's own.
     """
     minor = python_dir.name.removeprefix("python")
     host = host_arch()
-    if compile_with is not None:
-        yield compile_with
-    elif host == arch:
-        yield python_dir / "bin" / "python3"
+    if host == arch:
+        yield python_dir / "bin" / "python3", f"the bundled Python {minor}"
+    elif compile_with is not None:
+        yield compile_with, f"--compile-with {compile_with}"
     else:
         if host is None:
             raise BuildError(
@@ -331,18 +333,19 @@ def compiler(python_dir: Path, arch: str, pins: Path, compile_with: Path | None 
                 f" with: pass --compile-with PATH, a python{minor} that runs here"
             )
         try:
-            tarball = download(find_pin(pins, minor, host), cache_dir() / "python")
+            pin = find_pin(pins, minor, host)
+            tarball = download(pin, cache_dir() / "python")
         except BuildError as exc:
             raise BuildError(
                 f"byte-compiling the {arch} layer needs a Python {minor} that runs here ({exc});"
                 f" or pass --compile-with PATH, a python{minor} that runs here"
             ) from None
         with tempfile.TemporaryDirectory() as scratch:
-            yield install(tarball, Path(scratch), host) / "bin" / "python3"
+            yield install(tarball, Path(scratch), host) / "bin" / "python3", f"this machine's Python {minor} ({host})"
 
 
-def byte_compile(compiler: Path, minor: str, *directories: Path) -> None:
-    """Compile every .py under ``directories`` with ``compiler``, which must be a working Python ``minor``.
+def byte_compile(compiler: Path, name: str, minor: str, *directories: Path) -> None:
+    """Compile every .py under ``directories`` with ``compiler`` (``name`` in messages), a working Python ``minor``.
 
     Unchecked-hash pycs are used as they are, without comparing them with the
     source's mtime or hash: the right choice for code on Lambda's read-only
@@ -354,17 +357,17 @@ def byte_compile(compiler: Path, minor: str, *directories: Path) -> None:
     try:
         started = subprocess.run([compiler, "-c", probe], capture_output=True, text=True, check=False)
     except OSError as exc:
-        raise BuildError(f"{compiler} cannot start: {exc.strerror}") from None
+        raise BuildError(f"{name} cannot start here: {exc.strerror}") from None
     if started.returncode != 0:
-        raise BuildError(f"{compiler} cannot start: {_gist(started.stderr)}")
+        raise BuildError(f"{name} cannot start here: {_gist(started.stderr)}")
     if started.stdout.strip() != minor:
-        raise BuildError(f"{compiler} is Python {started.stdout.strip()}: it cannot byte-compile for Python {minor}")
+        raise BuildError(f"{name} is Python {started.stdout.strip()}: it cannot byte-compile for Python {minor}")
     command = [str(compiler), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
     # A fixed hash seed keeps the order of frozenset constants, and so the pyc bytes, reproducible.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run([*command, *map(str, directories)], capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
-        raise BuildError(f"byte-compiling the layer with {compiler} failed: {_gist(done.stdout + done.stderr)}")
+        raise BuildError(f"byte-compiling the layer with {name} failed: {_gist(done.stdout + done.stderr)}")
 
 
 def _gist(output: str) -> str:

@@ -9,6 +9,7 @@ Debian's links libpython statically yet ships the shared library.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import re
@@ -128,7 +129,7 @@ def build_fails_in_one_line(source: Path, into: Path, capsys: Any, *extra: str) 
     """Run the build command on ``source``; check it failed with one line and left no interpreter; return it."""
     code = build.main(["--python", str(source), "--allow-newer-glibc", *extra, "layer", "--into", str(into)])
     err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if not line.startswith("glibc ")]
+    lines = [line for line in err.splitlines() if not line.startswith(("glibc ", "system "))]  # the summary
     assert code == 1
     assert len(lines) == 1, err
     assert lines[0].startswith("build.py: ")
@@ -140,7 +141,7 @@ def build_fails_in_one_line(source: Path, into: Path, capsys: Any, *extra: str) 
 def test_an_interpreter_that_cannot_start_fails_the_build(standin_python: Path, tmp_path: Path, capsys: Any) -> None:
     source = unpacked(standin_python, tmp_path / "no-encodings", lambda stdlib: shutil.rmtree(stdlib / "encodings"))
     line = build_fails_in_one_line(source, tmp_path / "layer", capsys)
-    assert "/bin/python3 cannot start: Fatal Python error: " in line
+    assert f"build.py: the bundled Python {MINOR} cannot start here: Fatal Python error: " in line
     assert "No module named 'encodings'" in line
 
 
@@ -149,27 +150,31 @@ def test_an_interpreter_that_cannot_byte_compile_fails_the_build(
 ) -> None:
     source = unpacked(standin_python, tmp_path / "broken", lambda stdlib: (stdlib / "broken.py").write_text("def (:\n"))
     line = build_fails_in_one_line(source, tmp_path / "layer", capsys)
-    assert "byte-compiling the layer with " in line
+    assert f"byte-compiling the layer with the bundled Python {MINOR} failed: " in line
     assert "broken.py" in line
     assert "SyntaxError" in line
 
 
+def layout_tarball(path: Path, files: dict[str, str], links: dict[str, str]) -> Path:
+    """A small tarball in an interpreter's layout: ``files`` {name: text}, ``links`` {name: target}."""
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in files.items():
+            member = tarfile.TarInfo(name)
+            member.size, member.mode = len(text.encode()), 0o755
+            archive.addfile(member, io.BytesIO(text.encode()))
+        for name, target in links.items():
+            member = tarfile.TarInfo(name)
+            member.type, member.linkname = tarfile.SYMTYPE, target
+            archive.addfile(member)
+    return path
+
+
 @pytest.mark.parametrize("link", ["/etc/python3.11/sitecustomize.py", "../../../../etc/passwd"])
-def test_a_tarball_with_a_link_out_of_it_fails_the_build(
-    link: str, standin_python: Path, tmp_path: Path, capsys: Any
-) -> None:
-    evil = tmp_path / "evil.tar.gz"
-    with tarfile.open(standin_python) as original, tarfile.open(evil, "w:gz", compresslevel=1) as archive:
-        for member in original:
-            archive.addfile(member, original.extractfile(member) if member.isfile() else None)
-        sitecustomize = tarfile.TarInfo(
-            f"python/lib/python{sys.version_info[0]}.{sys.version_info[1]}/sitecustomize.py"
-        )
-        sitecustomize.type, sitecustomize.linkname = tarfile.SYMTYPE, link
-        archive.addfile(sitecustomize)
+def test_a_tarball_with_a_link_out_of_it_fails_the_build(link: str, tmp_path: Path, capsys: Any) -> None:
+    files = {"python/bin/python3.11": "", "python/lib/python3.11/os.py": ""}
+    evil = layout_tarball(tmp_path / "evil.tar.gz", files, {"python/lib/python3.11/sitecustomize.py": link})
     line = build_fails_in_one_line(evil, tmp_path / "layer", capsys)
-    assert line.startswith(f"build.py: refusing to unpack {evil}: ")
-    assert "sitecustomize.py" in line
+    assert line.startswith(f"build.py: refusing to unpack {evil}: 'python/lib/python3.11/sitecustomize.py' ")
 
 
 def test_a_directory_with_a_link_out_of_it_fails_the_build(standin_python: Path, tmp_path: Path, capsys: Any) -> None:
@@ -184,22 +189,16 @@ def test_a_directory_with_a_link_out_of_it_fails_the_build(standin_python: Path,
 # --- free-threaded builds ------------------------------------------------------------------------------------
 
 
-def test_a_free_threaded_build_is_refused_in_one_line(standin_python: Path, tmp_path: Path, capsys: Any) -> None:
-    def free_threaded(stdlib: Path) -> None:
-        # python-build-standalone's layout: bin/python3.Xt, bin/python3.X -> python3.Xt, lib/python3.Xt/.
-        minor = stdlib.name.removeprefix("python")
-        stdlib.rename(stdlib.with_name(f"python{minor}t"))
-        bin_dir = stdlib.parent.parent / "bin"
-        (bin_dir / f"python{minor}").rename(bin_dir / f"python{minor}t")
-        (bin_dir / f"python{minor}").symlink_to(f"python{minor}t")
-
-    source = unpacked(standin_python, tmp_path / "ft", free_threaded)
-    ft_tarball = tmp_path / "cpython-freethreaded-install_only.tar.gz"
-    with tarfile.open(ft_tarball, "w:gz", compresslevel=1) as archive:
-        archive.add(source / "python", "python")
-    line = build_fails_in_one_line(ft_tarball, tmp_path / "layer", capsys)
-    assert f"free-threaded build of Python {MINOR} (python{MINOR}t)" in line
-    assert f"use the regular build (--python {MINOR})" in line
+def test_a_free_threaded_build_is_refused_in_one_line(tmp_path: Path, capsys: Any) -> None:
+    # python-build-standalone's layout: bin/python3.Xt, bin/python3.X -> python3.Xt, lib/python3.Xt/.
+    files = {"python/bin/python3.14t": "", "python/lib/python3.14t/os.py": "", "python/lib/libpython3.14t.so.1.0": ""}
+    links = {"python/bin/python3.14": "python3.14t", "python/bin/python3": "python3.14t"}
+    tarball = layout_tarball(tmp_path / "cpython-3.14-freethreaded-install_only.tar.gz", files, links)
+    line = build_fails_in_one_line(tarball, tmp_path / "layer", capsys)
+    assert line == (
+        f"build.py: {tarball} is a free-threaded build of Python 3.14 (python3.14t), which pylambda does not bundle:"
+        " use the regular build (--python 3.14)"
+    )
 
 
 def test_a_free_threaded_version_is_refused_before_any_download(tmp_path: Path, capsys: Any) -> None:
@@ -269,3 +268,20 @@ def test_arm64_interpreter_under_qemu_imports_the_runtime_from_those_pycs(arm64_
     assert runtime, done.stderr[-2000:]
     assert all(path.endswith(".cpython-311.pyc") for path in loaded), [p for p in loaded if not p.endswith(".pyc")]
     assert sorted(arm64_layer.rglob("*")) == before, "the interpreter wrote into the layer"
+
+
+def test_arm64_layer_without_a_pinned_compiler_asks_for_one_and_takes_compile_with(tmp_path: Path, capsys: Any) -> None:
+    arm64 = standin.make_debian_tarball(tmp_path, standin.debian_usr("arm64", cache_dir() / "standins"))
+    pins = tmp_path / "pins.json"  # a table with no x86_64 build of 3.11
+    pins.write_text(json.dumps({"default": "3.11", "interpreters": []}))
+    argv = ["--python", str(arm64), "--arch", "arm64", "--pins", str(pins), "--allow-newer-glibc"]
+    line = build_fails_in_one_line(arm64, tmp_path / "refused", capsys, "--arch", "arm64", "--pins", str(pins))
+    assert "byte-compiling the arm64 layer needs a Python 3.11 that runs here (no pinned Python 3.11 for x86_64" in line
+    assert line.endswith("or pass --compile-with PATH, a python3.11 that runs here")
+
+    into = tmp_path / "layer"
+    assert build.main([*argv, "--compile-with", sys.executable, "layer", "--into", str(into)]) == 0
+    json_pyc = (
+        into / "pylambda" / "python3.11" / "lib" / "python3.11" / "json" / "__pycache__" / "__init__.cpython-311.pyc"
+    )
+    assert json_pyc.read_bytes()[:4] == importlib.util.MAGIC_NUMBER
