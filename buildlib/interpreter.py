@@ -22,6 +22,7 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,8 +138,11 @@ def install(source: Path, layer_root: Path, arch: str) -> Path:
             unpacked = Path(scratch) / "python"
             shutil.copytree(python, unpacked, symlinks=True)
         elif tarfile.is_tarfile(source):
-            with tarfile.open(source) as archive:
-                _extract(archive, scratch, source)
+            try:
+                with tarfile.open(source) as archive:
+                    _extract(archive, scratch, source)
+            except (tarfile.TarError, EOFError, zlib.error) as exc:  # truncated or corrupt
+                raise BuildError(f"cannot unpack {source}: {exc}") from None
             unpacked = Path(scratch) / "python"
         else:
             raise BuildError(f"{source} is neither a directory nor a tarball")

@@ -177,6 +177,13 @@ def test_a_tarball_with_a_link_out_of_it_fails_the_build(link: str, tmp_path: Pa
     assert line.startswith(f"build.py: refusing to unpack {evil}: 'python/lib/python3.11/sitecustomize.py' ")
 
 
+def test_a_truncated_tarball_fails_the_build(standin_python: Path, tmp_path: Path, capsys: Any) -> None:
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(standin_python.read_bytes()[: standin_python.stat().st_size // 2])
+    line = build_fails_in_one_line(truncated, tmp_path / "layer", capsys)
+    assert line.startswith(f"build.py: cannot unpack {truncated}: ")
+
+
 def test_a_directory_with_a_link_out_of_it_fails_the_build(standin_python: Path, tmp_path: Path, capsys: Any) -> None:
     def link_out(stdlib: Path) -> None:
         (stdlib / "sitecustomize.py").symlink_to("/etc/python3.11/sitecustomize.py")
