@@ -108,24 +108,46 @@ def runtime_python(tmp_path_factory: pytest.TempPathFactory, bare_python_dir: Pa
         pytest.fail("PYLAMBDA_TEST_PYTHON runs the tests in the sid root, which needs root (chroot)")
     root = sid_root.ensure()
     folder = tmp_path_factory.mktemp(f"sid-python{TEST_PYTHON}")
+    folder.chmod(0o755)  # managed-instances mode runs the runtime as another user
     (folder / "python3").symlink_to(sid_root.python(TEST_PYTHON))
     return root, folder
 
 
 @pytest.fixture
-def emulator(bootstrap: Path, runtime_python: tuple[Path | None, Path]) -> Callable[..., Emulator]:
+def emulator(
+    bootstrap: Path, runtime_python: tuple[Path | None, Path], request: pytest.FixtureRequest
+) -> Callable[..., Emulator]:
     """Start the real emulator on the built layer, with a python3 that has no urllib3 first on PATH.
 
     That python3 is this machine's, or with PYLAMBDA_TEST_PYTHON Debian's of that version, in the sid root.
+    ``max_concurrency`` starts the emulator's managed-instances mode, which runs the runtime as a user that
+    cannot reach this machine's python3 in pytest's private folders: there the layer with the bundled
+    stand-in interpreter serves instead, unless the runtime runs on Debian's in the sid root.
     """
     root, python_dir = runtime_python
     path = os.environ["PATH"] if root is None else "/usr/local/bin:/usr/bin:/bin"
 
     def start(
-        task: Path, handler: str = "app.handler", env: Mapping[str, str | None] | None = None, timeout: int = 10
+        task: Path,
+        handler: str = "app.handler",
+        env: Mapping[str, str | None] | None = None,
+        timeout: int = 10,
+        max_concurrency: int | None = None,
     ) -> Emulator:
         environ: dict[str, str | None] = {"PATH": f"{python_dir}{os.pathsep}{path}"}
         environ.update(env or {})
-        return Emulator(bootstrap, task, handler, env=environ, timeout=timeout, root=root, binds=[python_dir])
+        layer_bootstrap = bootstrap
+        if max_concurrency is not None and root is None:
+            layer_bootstrap = request.getfixturevalue("bundled_build_dir") / "layer" / "bootstrap"
+        return Emulator(
+            layer_bootstrap,
+            task,
+            handler,
+            env=environ,
+            timeout=timeout,
+            max_concurrency=max_concurrency,
+            root=root,
+            binds=[python_dir],
+        )
 
     return start

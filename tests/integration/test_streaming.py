@@ -111,10 +111,9 @@ def test_plain_handlers_are_not_streamed(emulator: Start, streaming_root: Path) 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="managed-instances mode needs a private mount namespace (root)")
 def test_managed_instances_mode_returns_the_content_type_and_streaming_mode(
-    bundled_build_dir: Path, streaming_root: Path
+    emulator: Start, streaming_root: Path
 ) -> None:
-    layer = bundled_build_dir / "layer"
-    with Emulator(layer / "bootstrap", streaming_root, "app.http", max_concurrency=2) as em:
+    with emulator(streaming_root, "app.http", max_concurrency=2) as em:
         result = em.invoke("{}", headers={"invoke-response-mode": "streaming"})
     assert result.headers["Content-Type"] == "application/vnd.awslambda.http-integration-response"
     assert result.headers["Lambda-Runtime-Function-Response-Mode"] == "streaming"

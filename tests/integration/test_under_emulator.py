@@ -104,14 +104,25 @@ def test_stream_example_counts_down_behind_its_http_prelude(emulator: Start, bui
 # --- the interpreter ---------------------------------------------------------------------------------
 
 
-def test_the_runtime_runs_on_the_python_under_test(emulator: Start, task_root: TaskRoot) -> None:
+@pytest.mark.parametrize(
+    "max_concurrency",
+    [
+        None,
+        pytest.param(
+            2, marks=pytest.mark.skipif(os.getuid() != 0, reason="managed-instances mode needs a mount namespace")
+        ),
+    ],
+)
+def test_the_runtime_runs_on_the_python_under_test(
+    max_concurrency: int | None, emulator: Start, task_root: TaskRoot
+) -> None:
     """This machine's Python, or with PYLAMBDA_TEST_PYTHON Debian's of that version: what every test here runs on."""
     source = """
     import os, sys
     def handler(event, context):
         return {"version": "%d.%d" % sys.version_info[:2], "executable": os.path.realpath(sys.executable)}
     """
-    with emulator(task_root({"app.py": source})) as em:
+    with emulator(task_root({"app.py": source}), max_concurrency=max_concurrency) as em:
         answer = body(em.invoke("{}"))
     if TEST_PYTHON is None:
         assert answer["version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
