@@ -5,7 +5,7 @@ through the ``emulator`` fixture on Debian sid's CPython of that version
 instead of this machine's: the emulator and the runtime run inside the sid
 root (buildlib.sid_root), with that interpreter as the ``python3`` on PATH and
 the layer built without one (``LAYER_PYTHON=none``). Tests that start no
-runtime through that fixture are skipped then, with the reason.
+runtime on ``runtime_python`` (which ``emulator`` uses) are skipped then, with the reason.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """With PYLAMBDA_TEST_PYTHON, skip the tests that would not run the runtime on that Python."""
     if TEST_PYTHON is None:
         return
-    reason = f"starts no runtime through the emulator fixture, so it would not run on Debian's Python {TEST_PYTHON}"
+    reason = f"starts no runtime on the Python under test, so it would not run on Debian's Python {TEST_PYTHON}"
     for item in items:
-        if "emulator" not in getattr(item, "fixturenames", ()):
+        if "runtime_python" not in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 

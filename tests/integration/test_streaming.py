@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from buildlib import sid_root
 from buildlib.emulator import Emulator
 
 Start = Callable[..., Emulator]
@@ -176,21 +177,28 @@ class _RecordingHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def stream_against(bootstrap: Path, bare_python_dir: Path, streaming_root: Path) -> Iterator[Any]:
+def stream_against(bootstrap: Path, runtime_python: tuple[Path | None, Path], streaming_root: Path) -> Iterator[Any]:
+    """Run the bootstrap against a ChunkRecordingAPI, on the Python under test (in the sid root if asked)."""
     processes: list[subprocess.Popen[str]] = []
     servers: list[ChunkRecordingAPI] = []
+    root, python_dir = runtime_python
+    command = [str(bootstrap)]
+    if root is not None:  # same network: the root shares only the mount namespace's privacy
+        command = [*sid_root.enter(root, [bootstrap.parent, streaming_root, python_dir]), *command]
 
     def run(handler: str) -> ChunkRecordingAPI:
         api = ChunkRecordingAPI()
         servers.append(api)
         threading.Thread(target=api.serve_forever, daemon=True).start()
         env = {
-            "PATH": f"{bare_python_dir}:/usr/bin:/bin",
+            "PATH": f"{python_dir}:/usr/bin:/bin",
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
             "_HANDLER": handler,
             "LAMBDA_TASK_ROOT": str(streaming_root),
         }
-        processes.append(subprocess.Popen([str(bootstrap)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        processes.append(
+            subprocess.Popen(command, env=env, cwd=streaming_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        )
         assert api.done.wait(20), "the runtime never finished its stream"
         return api
 
