@@ -413,15 +413,22 @@ class LayerSpec:
         *,
         target_glibc: tuple[int, ...] = PROVIDED_AL2023_GLIBC,
         allow_newer_glibc: bool = False,
+        compile_with: Path | None = None,
     ) -> None:
         self.python = python
         self.arch = arch
         self.pins = pins
         self.target_glibc = target_glibc
         self.allow_newer_glibc = allow_newer_glibc
+        self.compile_with = compile_with
 
     def interpreter_source(self) -> Path:
         """The tarball or directory to bundle: a pinned download (cached) or the user's own."""
+        if re.fullmatch(r"3\.\d+t", self.python):
+            raise BuildError(
+                f"--python {self.python}: pylambda does not bundle free-threaded interpreters;"
+                f" use the regular build (--python {self.python[:-1]})"
+            )
         if re.fullmatch(r"3\.\d+|default", self.python):
             pin = interpreter.find_pin(self.pins, self.python, self.arch)
             return interpreter.download(pin, cache_dir() / "python")
@@ -447,14 +454,16 @@ def build_layer(into: Path, spec: LayerSpec) -> None:
     if spec.python == "none":
         return
     python = interpreter.install(spec.interpreter_source(), into, spec.arch)
-    glibc = interpreter.check_glibc(python, spec.target_glibc, allow_newer=spec.allow_newer_glibc)
-    print(glibc, file=sys.stderr)
-    if not interpreter.byte_compile(python, python / "lib", runtime):
-        print(
-            f"build.py: warning: the {spec.arch} interpreter cannot run on this machine, so the layer is not"
-            " byte-compiled; cold starts will compile the standard library on every start",
-            file=sys.stderr,
-        )
+    try:
+        glibc = interpreter.check_glibc(python, spec.target_glibc, allow_newer=spec.allow_newer_glibc)
+        print(glibc, file=sys.stderr)
+        print(f"system     needs {', '.join(interpreter.system_libraries(python))}", file=sys.stderr)
+        minor = python.name.removeprefix("python")
+        with interpreter.compiler(python, spec.arch, spec.pins, spec.compile_with) as (compiler, name):
+            interpreter.byte_compile(compiler, name, minor, python / "lib", runtime)
+    except BuildError:
+        shutil.rmtree(python)  # no layer that would fail at its first cold start
+        raise
 
 
 def package_function(name: str, into: Path) -> None:
@@ -570,6 +579,12 @@ def main(argv: list[str] | None = None) -> int:
         help="build even if the interpreter needs a newer glibc than provided.al2023's 2.34"
         " (default: $LAYER_ALLOW_NEWER_GLIBC=1)",
     )
+    parser.add_argument(
+        "--compile-with",
+        type=Path,
+        help="for a layer of another architecture than this machine's: a python3 of the bundled version that runs"
+        " here, to byte-compile it (default: this machine's pinned build of that version, downloaded once)",
+    )
     commands = parser.add_subparsers(dest="command")
     layer = commands.add_parser("layer", help="write the layer's files into a directory")
     layer.add_argument("--into", type=Path, required=True)
@@ -584,7 +599,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--timeout", type=int, default=10, help="the function timeout in seconds (default: 10)")
     args = parser.parse_args(argv)
 
-    spec = LayerSpec(args.python, args.arch, args.pins, allow_newer_glibc=args.allow_newer_glibc)
+    spec = LayerSpec(
+        args.python, args.arch, args.pins, allow_newer_glibc=args.allow_newer_glibc, compile_with=args.compile_with
+    )
     try:
         if args.command == "layer":
             build_layer(args.into, spec)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -21,10 +22,13 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from . import BuildError, elf, file_sha256, readable_by_all
+from . import BuildError, cache_dir, elf, file_sha256, readable_by_all
 
 # Lambda architecture name -> (python-build-standalone triple, ELF e_machine).
 TRIPLES = {"x86_64": ("x86_64-unknown-linux-gnu", 62), "arm64": ("aarch64-unknown-linux-gnu", 183)}
@@ -134,12 +138,15 @@ def install(source: Path, layer_root: Path, arch: str) -> Path:
             unpacked = Path(scratch) / "python"
             shutil.copytree(python, unpacked, symlinks=True)
         elif tarfile.is_tarfile(source):
-            with tarfile.open(source) as archive:
-                _extract(archive, scratch)
+            try:
+                with tarfile.open(source) as archive:
+                    _extract(archive, scratch, source)
+            except (tarfile.TarError, EOFError, zlib.error) as exc:  # truncated or corrupt
+                raise BuildError(f"cannot unpack {source}: {exc}") from None
             unpacked = Path(scratch) / "python"
         else:
             raise BuildError(f"{source} is neither a directory nor a tarball")
-        minor = _minor_version(unpacked)
+        minor = _minor_version(unpacked, source)
         _trim(unpacked, minor)
         _check_arch(unpacked / "bin" / "python3", arch)
         _resolve_symlinks(unpacked)
@@ -151,10 +158,13 @@ def install(source: Path, layer_root: Path, arch: str) -> Path:
     return target
 
 
-def _extract(archive: tarfile.TarFile, into: str) -> None:
-    """Unpack without letting a member land outside ``into`` (absolute paths, ``..``, devices)."""
+def _extract(archive: tarfile.TarFile, into: str, source: Path) -> None:
+    """Unpack without letting a member land or point outside ``into`` (absolute paths or links, ``..``, devices)."""
     if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later do the checking themselves
-        archive.extractall(into, filter="data")
+        try:
+            archive.extractall(into, filter="data")
+        except tarfile.FilterError as exc:
+            raise BuildError(f"refusing to unpack {source}: {exc}") from None
         return
     root = os.path.realpath(into)
     for member in archive.getmembers():
@@ -163,18 +173,30 @@ def _extract(archive: tarfile.TarFile, into: str) -> None:
         if not (member.isfile() or member.isdir() or member.issym()) or not all(
             path == root or path.startswith(root + os.sep) for path in (target, link)
         ):
-            raise BuildError(f"refusing to unpack {member.name!r}: it would land outside the interpreter")
+            raise BuildError(f"refusing to unpack {source}: {member.name!r} would land outside the interpreter")
     archive.extractall(into)
 
 
-def _minor_version(python: Path) -> str:
-    """'3.14' from the lib/python3.14 directory, which every layout has."""
+def _minor_version(python: Path, source: Path) -> str:
+    """'3.14' from the lib/python3.14 directory, which every layout has; free-threaded builds are refused.
+
+    A free-threaded build keeps its standard library in lib/python3.14t and
+    runs as bin/python3.14t. Bundling it like a regular build once gave a layer
+    without a standard library, which died at its first cold start; until the
+    layer supports it end to end, it is refused here.
+    """
     found = sorted(
-        m.group(1) for d in (python / "lib").glob("python3.*") if (m := re.fullmatch(r"python(3\.\d+)t?", d.name))
+        m.groups() for d in (python / "lib").glob("python3.*") if (m := re.fullmatch(r"python(3\.\d+)(t?)", d.name))
     )
     if len(found) != 1 or not (python / "bin").is_dir():
-        raise BuildError(f"{python} is not laid out like python-build-standalone (bin/, lib/python3.X/)")
-    return found[0]
+        raise BuildError(f"{source}: not laid out like python-build-standalone (bin/, lib/python3.X/)")
+    minor, free_threaded = found[0]
+    if free_threaded or (python / "bin" / f"python{minor}t").exists():
+        raise BuildError(
+            f"{source} is a free-threaded build of Python {minor} (python{minor}t), which pylambda does not bundle:"
+            f" use the regular build (--python {minor})"
+        )
+    return minor
 
 
 def _trim(python: Path, minor: str) -> None:
@@ -189,7 +211,11 @@ def _trim(python: Path, minor: str) -> None:
     os.replace(python / "python3.tmp", python / "bin" / "python3")
     for name in ("include", "share"):
         shutil.rmtree(python / name, ignore_errors=True)
-    needed = elf.dependencies(python / "bin" / "python3")[0]
+    # libpython stays even when the executable links it statically (python-build-standalone does since
+    # 2025): extension modules in users' wheels that link against it find it through the executable's
+    # DT_RPATH $ORIGIN/../lib, and provided.al2023 has no libpython of its own. Its link-time name
+    # (libpython3.X.so) is only for compilers.
+    needed = elf.dependencies(python / "bin" / "python3")[0] | {f"libpython{minor}.so.1.0", "libpython3.so"}
     for entry in (python / "lib").iterdir():
         keep = entry.name == f"python{minor}" or entry.name in needed
         if not keep:
@@ -212,16 +238,18 @@ def _check_arch(executable: Path, arch: str) -> None:
 
 
 def _resolve_symlinks(python: Path) -> None:
-    """Replace symlinks with what they point to; drop those that point outside or nowhere."""
+    """Replace symlinks with what they point to; drop those that point nowhere; refuse those that point outside."""
     for path in sorted(python.rglob("*")):
         if not path.is_symlink():
             continue
         target = path.resolve()
-        inside = target.is_relative_to(python.resolve()) and target.exists()
+        if not target.is_relative_to(python.resolve()):
+            where = path.relative_to(python.parent)
+            raise BuildError(f"{where} points outside the interpreter (to {os.readlink(path)}): refusing to bundle it")
         path.unlink()
-        if inside and target.is_file():
+        if target.is_file():
             shutil.copy2(target, path)
-        elif inside:
+        elif target.is_dir():
             shutil.copytree(target, path)
 
 
@@ -260,27 +288,97 @@ def check_glibc(python_dir: Path, target: tuple[int, ...], *, allow_newer: bool)
     return line + (" (allowed by --allow-newer-glibc)" if newest > target else "")
 
 
+def system_libraries(python_dir: Path) -> list[str]:
+    """The shared libraries the interpreter's ELF files need that it does not ship: what the target must have.
+
+    For python-build-standalone that is glibc's own libraries and
+    libgcc_s.so.1; an interpreter built elsewhere may need more (Debian's
+    needs libz and libexpat), which the build summary then shows.
+    """
+    shipped, needed = set(), set()
+    for path in python_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink() and elf.is_elf(path):
+            shipped.add(path.name)
+            needed |= elf.dependencies(path)[0]
+    return sorted(needed - shipped)
+
+
 def _dotted(version: tuple[int, ...]) -> str:
     return ".".join(map(str, version))
 
 
-def byte_compile(python_dir: Path, *directories: Path) -> bool:
-    """Compile every .py under ``directories`` with the bundled interpreter; False if it cannot run here.
+def host_arch() -> str | None:
+    """This machine's architecture in Lambda's terms, or None if Lambda has no such architecture."""
+    machine = platform.machine()
+    return {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(machine.lower())
+
+
+@contextmanager
+def compiler(python_dir: Path, arch: str, pins: Path, compile_with: Path | None = None) -> Iterator[tuple[Path, str]]:
+    """A python3 that runs on this machine and compiles for the bundled interpreter's version, and its name.
+
+    On the layer's own architecture that is the bundled interpreter itself,
+    which must start here. A .pyc depends on the Python version (its magic
+    number), not on the CPU, so a layer for another architecture is compiled
+    by an interpreter of the same X.Y: ``compile_with`` if given, else this
+    machine's pinned build of that version, downloaded and verified like the
+    layer's own.
+    """
+    minor = python_dir.name.removeprefix("python")
+    host = host_arch()
+    if host == arch:
+        yield python_dir / "bin" / "python3", f"the bundled Python {minor}"
+    elif compile_with is not None:
+        yield compile_with, f"--compile-with {compile_with}"
+    else:
+        if host is None:
+            raise BuildError(
+                f"this machine ({platform.machine()}) has no pinned Python {minor} to byte-compile the {arch} layer"
+                f" with: pass --compile-with PATH, a python{minor} that runs here"
+            )
+        try:
+            pin = find_pin(pins, minor, host)
+            tarball = download(pin, cache_dir() / "python")
+        except BuildError as exc:
+            raise BuildError(
+                f"byte-compiling the {arch} layer needs a Python {minor} that runs here ({exc});"
+                f" or pass --compile-with PATH, a python{minor} that runs here"
+            ) from None
+        with tempfile.TemporaryDirectory() as scratch:
+            yield install(tarball, Path(scratch), host) / "bin" / "python3", f"this machine's Python {minor} ({host})"
+
+
+def byte_compile(compiler: Path, name: str, minor: str, *directories: Path) -> None:
+    """Compile every .py under ``directories`` with ``compiler`` (``name`` in messages), a working Python ``minor``.
 
     Unchecked-hash pycs are used as they are, without comparing them with the
     source's mtime or hash: the right choice for code on Lambda's read-only
     /opt, where a stale pyc could not be rewritten anyway, and they stay valid
-    after zip extraction changes every mtime.
+    after zip extraction changes every mtime. An interpreter that cannot do
+    this here would not start on Lambda either: the build stops.
     """
-    python = python_dir / "bin" / "python3"
+    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
     try:
-        subprocess.run([python, "-c", "pass"], check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError):
-        return False
-    command = [str(python), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
+        started = subprocess.run([compiler, "-c", probe], capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise BuildError(f"{name} cannot start here: {exc.strerror}") from None
+    if started.returncode != 0:
+        raise BuildError(f"{name} cannot start here: {_gist(started.stderr)}")
+    if started.stdout.strip() != minor:
+        raise BuildError(f"{name} is Python {started.stdout.strip()}: it cannot byte-compile for Python {minor}")
+    command = [str(compiler), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
     # A fixed hash seed keeps the order of frozenset constants, and so the pyc bytes, reproducible.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run([*command, *map(str, directories)], capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
-        raise BuildError(f"byte-compiling the layer failed:\n{done.stdout}{done.stderr}")
-    return True
+        raise BuildError(f"byte-compiling the layer with {name} failed: {_gist(done.stdout + done.stderr)}")
+
+
+def _gist(output: str) -> str:
+    """The first line of an error output (or its fatal error), and the exception line after it: one line to read."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        return "no output"
+    first = next((line for line in lines if line.startswith("Fatal Python error: ")), lines[0])
+    error = next((line for line in lines[lines.index(first) + 1 :] if re.match(r"\w+(Error|Exception): ", line)), None)
+    return first if error is None else f"{first} ({error})"

@@ -1,4 +1,12 @@
-"""Shared fixtures: the built layer, a Python without urllib3, and task roots of handler code."""
+"""Shared fixtures: the built layer, a Python without urllib3, and task roots of handler code.
+
+``PYLAMBDA_TEST_PYTHON=3.15`` (3.13, 3.14 or 3.15) runs every test that goes
+through the ``emulator`` fixture on Debian sid's CPython of that version
+instead of this machine's: the emulator and the runtime run inside the sid
+root (buildlib.sid_root), with that interpreter as the ``python3`` on PATH and
+the layer built without one (``LAYER_PYTHON=none``). Tests that start no
+runtime on ``runtime_python`` (which ``emulator`` uses) are skipped then, with the reason.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +24,25 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "layer"))
 
 import build  # noqa: E402
-from buildlib import standin  # noqa: E402
+from buildlib import sid_root, standin  # noqa: E402
 from buildlib.emulator import Emulator  # noqa: E402
 
 # The runtime package imports its vendored urllib3; make sure it is unpacked.
 build.vendor()
 
 os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
+
+TEST_PYTHON = os.environ.get("PYLAMBDA_TEST_PYTHON") or None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With PYLAMBDA_TEST_PYTHON, skip the tests that would not run the runtime on that Python."""
+    if TEST_PYTHON is None:
+        return
+    reason = f"starts no runtime on the Python under test, so it would not run on Debian's Python {TEST_PYTHON}"
+    for item in items:
+        if "runtime_python" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")
@@ -79,15 +99,55 @@ def task_root(tmp_path: Path) -> Callable[[Mapping[str, str]], Path]:
     return write
 
 
+@pytest.fixture(scope="session")
+def runtime_python(tmp_path_factory: pytest.TempPathFactory, bare_python_dir: Path) -> tuple[Path | None, Path]:
+    """(the root to run in, or None for this machine; the folder whose python3 the bootstrap finds first)."""
+    if TEST_PYTHON is None:
+        return None, bare_python_dir
+    if os.getuid() != 0:
+        pytest.fail("PYLAMBDA_TEST_PYTHON runs the tests in the sid root, which needs root (chroot)")
+    root = sid_root.ensure()
+    folder = tmp_path_factory.mktemp(f"sid-python{TEST_PYTHON}")
+    folder.chmod(0o755)  # managed-instances mode runs the runtime as another user
+    (folder / "python3").symlink_to(sid_root.python(TEST_PYTHON))
+    return root, folder
+
+
 @pytest.fixture
-def emulator(bootstrap: Path, bare_python_dir: Path) -> Callable[..., Emulator]:
-    """Start the real emulator on the built layer, with a python3 that has no urllib3 first on PATH."""
+def emulator(
+    bootstrap: Path, runtime_python: tuple[Path | None, Path], request: pytest.FixtureRequest
+) -> Callable[..., Emulator]:
+    """Start the real emulator on the built layer, with a python3 that has no urllib3 first on PATH.
+
+    That python3 is this machine's, or with PYLAMBDA_TEST_PYTHON Debian's of that version, in the sid root.
+    ``max_concurrency`` starts the emulator's managed-instances mode, which runs the runtime as a user that
+    cannot reach this machine's python3 in pytest's private folders: there the layer with the bundled
+    stand-in interpreter serves instead, unless the runtime runs on Debian's in the sid root.
+    """
+    root, python_dir = runtime_python
+    path = os.environ["PATH"] if root is None else "/usr/local/bin:/usr/bin:/bin"
 
     def start(
-        root: Path, handler: str = "app.handler", env: Mapping[str, str | None] | None = None, timeout: int = 10
+        task: Path,
+        handler: str = "app.handler",
+        env: Mapping[str, str | None] | None = None,
+        timeout: int = 10,
+        max_concurrency: int | None = None,
     ) -> Emulator:
-        environ: dict[str, str | None] = {"PATH": f"{bare_python_dir}{os.pathsep}{os.environ['PATH']}"}
+        environ: dict[str, str | None] = {"PATH": f"{python_dir}{os.pathsep}{path}"}
         environ.update(env or {})
-        return Emulator(bootstrap, root, handler, env=environ, timeout=timeout)
+        layer_bootstrap = bootstrap
+        if max_concurrency is not None and root is None:
+            layer_bootstrap = request.getfixturevalue("bundled_build_dir") / "layer" / "bootstrap"
+        return Emulator(
+            layer_bootstrap,
+            task,
+            handler,
+            env=environ,
+            timeout=timeout,
+            max_concurrency=max_concurrency,
+            root=root,
+            binds=[python_dir],
+        )
 
     return start

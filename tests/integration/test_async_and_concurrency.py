@@ -118,10 +118,10 @@ def invoke_all(em: Emulator, events: list[dict[str, Any]]) -> list[Any]:
 @needs_root
 @pytest.mark.parametrize("handler", ["app.handler", "app.async_handler"])
 def test_slots_serve_invokes_at_once_with_their_own_request_ids_in_the_logs(
-    handler: str, bundled_build_dir: Path, task_root: TaskRoot
+    handler: str, emulator: Start, task_root: TaskRoot
 ) -> None:
     root = task_root({"app.py": CONCURRENT})
-    with Emulator(bundled_build_dir / "layer" / "bootstrap", root, handler, max_concurrency=8) as em:
+    with emulator(root, handler, max_concurrency=8) as em:
         invoke_all(em, [{"n": -1, "sleep": 0}])  # the runtime is up
         started = time.monotonic()
         answers = invoke_all(em, [{"n": n} for n in range(8)])

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from buildlib import sid_root
 from buildlib.emulator import Emulator
 
 Start = Callable[..., Emulator]
@@ -111,10 +112,9 @@ def test_plain_handlers_are_not_streamed(emulator: Start, streaming_root: Path) 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="managed-instances mode needs a private mount namespace (root)")
 def test_managed_instances_mode_returns_the_content_type_and_streaming_mode(
-    bundled_build_dir: Path, streaming_root: Path
+    emulator: Start, streaming_root: Path
 ) -> None:
-    layer = bundled_build_dir / "layer"
-    with Emulator(layer / "bootstrap", streaming_root, "app.http", max_concurrency=2) as em:
+    with emulator(streaming_root, "app.http", max_concurrency=2) as em:
         result = em.invoke("{}", headers={"invoke-response-mode": "streaming"})
     assert result.headers["Content-Type"] == "application/vnd.awslambda.http-integration-response"
     assert result.headers["Lambda-Runtime-Function-Response-Mode"] == "streaming"
@@ -177,21 +177,28 @@ class _RecordingHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def stream_against(bootstrap: Path, bare_python_dir: Path, streaming_root: Path) -> Iterator[Any]:
+def stream_against(bootstrap: Path, runtime_python: tuple[Path | None, Path], streaming_root: Path) -> Iterator[Any]:
+    """Run the bootstrap against a ChunkRecordingAPI, on the Python under test (in the sid root if asked)."""
     processes: list[subprocess.Popen[str]] = []
     servers: list[ChunkRecordingAPI] = []
+    root, python_dir = runtime_python
+    command = [str(bootstrap)]
+    if root is not None:  # same network: the root shares only the mount namespace's privacy
+        command = [*sid_root.enter(root, [bootstrap.parent, streaming_root, python_dir]), *command]
 
     def run(handler: str) -> ChunkRecordingAPI:
         api = ChunkRecordingAPI()
         servers.append(api)
         threading.Thread(target=api.serve_forever, daemon=True).start()
         env = {
-            "PATH": f"{bare_python_dir}:/usr/bin:/bin",
+            "PATH": f"{python_dir}:/usr/bin:/bin",
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
             "_HANDLER": handler,
             "LAMBDA_TASK_ROOT": str(streaming_root),
         }
-        processes.append(subprocess.Popen([str(bootstrap)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        processes.append(
+            subprocess.Popen(command, env=env, cwd=streaming_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        )
         assert api.done.wait(20), "the runtime never finished its stream"
         return api
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import sys
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,6 +22,7 @@ from buildlib.emulator import Emulator, InvokeResult
 
 Start = Callable[..., Emulator]
 TaskRoot = Callable[[Mapping[str, str]], Path]
+TEST_PYTHON = os.environ.get("PYLAMBDA_TEST_PYTHON") or None  # see conftest.py
 
 PID_HANDLER = """
 import os
@@ -96,6 +99,35 @@ def test_stream_example_counts_down_behind_its_http_prelude(emulator: Start, bui
     prelude, _, text = result.body.partition(b"\0" * 8)
     assert json.loads(prelude) == {"statusCode": 200, "headers": {"content-type": "text/plain; charset=utf-8"}}
     assert text == b"2...\n1...\nlift-off\n"
+
+
+# --- the interpreter ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "max_concurrency",
+    [
+        None,
+        pytest.param(
+            2, marks=pytest.mark.skipif(os.getuid() != 0, reason="managed-instances mode needs a mount namespace")
+        ),
+    ],
+)
+def test_the_runtime_runs_on_the_python_under_test(
+    max_concurrency: int | None, emulator: Start, task_root: TaskRoot
+) -> None:
+    """This machine's Python, or with PYLAMBDA_TEST_PYTHON Debian's of that version: what every test here runs on."""
+    source = """
+    import os, sys
+    def handler(event, context):
+        return {"version": "%d.%d" % sys.version_info[:2], "executable": os.path.realpath(sys.executable)}
+    """
+    with emulator(task_root({"app.py": source}), max_concurrency=max_concurrency) as em:
+        answer = body(em.invoke("{}"))
+    if TEST_PYTHON is None:
+        assert answer["version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    else:
+        assert answer == {"version": TEST_PYTHON, "executable": f"/usr/bin/python{TEST_PYTHON}"}
 
 
 # --- a handler the repository has never seen ----------------------------------------------------------
