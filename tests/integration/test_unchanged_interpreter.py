@@ -6,22 +6,26 @@ on every version). A handler must still find the interpreter exactly as a plain
 ``python`` gives it: real ``ssl``, ``hashlib`` and ``http.client`` modules, no
 ``None`` placeholders in ``sys.modules``, no lazy-import mode left switched on,
 and its own urllib3 and botocore working over HTTPS. The same handler runs under
-the real emulator and under a plain interpreter, and both must answer alike.
+the real emulator and under a plain interpreter, and both must answer alike;
+``./dev matrix`` runs it on Debian's 3.13 to 3.15 too, where 3.15's lazy imports are at work.
 """
 
 from __future__ import annotations
 
 import http.server
+import importlib.metadata
 import json
-import os
+import shutil
 import ssl
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from buildlib import sid_root
 from buildlib.emulator import Emulator
 
 HANDLER = """
@@ -122,33 +126,39 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     server.shutdown()
 
 
-@pytest.fixture
-def function_root(library_root: Path) -> Path:
-    """The handler beside real libraries (botocore and its urllib3, from the Powertools install)."""
-    (library_root / "unchanged_interpreter.py").write_text(HANDLER)
-    return library_root
+@pytest.fixture(scope="module")
+def function_root(tmp_path_factory: pytest.TempPathFactory, tls_server: tuple[Path, int]) -> Path:
+    """The handler as a function ships it: beside botocore (which brings its own urllib3) and the server's CA."""
+    root = tmp_path_factory.mktemp("function")
+    pin = f"botocore=={importlib.metadata.version('botocore')}"
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(root)]
+    subprocess.run([*command, pin], check=True, capture_output=True)
+    (root / "unchanged_interpreter.py").write_text(HANDLER)
+    shutil.copy(tls_server[0], root / "ca.pem")
+    return root
 
 
 def test_user_code_sees_the_interpreter_a_plain_python_gives_it(
-    emulator: Callable[..., Emulator], bare_python_dir: Path, function_root: Path, tls_server: tuple[Path, int]
+    emulator: Callable[..., Emulator],
+    runtime_python: tuple[Path | None, Path],
+    function_root: Path,
+    tls_server: tuple[Path, int],
 ) -> None:
-    cert, port = tls_server
-    event = {"cafile": str(cert), "port": port, "task_root": str(function_root)}
+    event = {"cafile": str(function_root / "ca.pem"), "port": tls_server[1], "task_root": str(function_root)}
 
     with emulator(function_root, "unchanged_interpreter.handler") as running:
         result = running.invoke(json.dumps(event))
         assert not result.failed, result.body
         under_runtime = result.json()
 
+    # The same handler on the same interpreter (Debian's, in the sid root, under PYLAMBDA_TEST_PYTHON), plainly.
+    root, python_dir = runtime_python
+    prefix = [] if root is None else sid_root.enter(root, [function_root, python_dir])
+    program = "import json, sys, unchanged_interpreter as m; print(json.dumps(m.handler(json.loads(sys.argv[1]), 0)))"
     plain = subprocess.run(
-        [
-            str(bare_python_dir / "python3"),
-            "-c",
-            "import json, sys, unchanged_interpreter as m; print(json.dumps(m.handler(json.loads(sys.argv[1]), None)))",
-            json.dumps(event),
-        ],
+        [*prefix, str(python_dir / "python3"), "-c", program, json.dumps(event)],
         cwd=function_root,
-        env={**os.environ, "PYTHONPATH": str(function_root)},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(function_root)},
         capture_output=True,
         text=True,
         check=True,
