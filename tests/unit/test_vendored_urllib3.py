@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import build
-from buildlib import BuildError
+from buildlib import BuildError, vendoring
 
 RUNTIME = build.RUNTIME_SOURCE
 NOT_AT_START_UP = [
@@ -109,17 +109,17 @@ def test_the_vendored_https_connection_still_verifies_certificates_and_host_name
 
 
 def urllib3_wheel() -> Path:
-    [(name, version, sha256)] = build.vendored_packages()
-    return build.fetch_wheel(name, version, sha256)
+    [(name, version, sha256)] = vendoring.vendored_packages()
+    return vendoring.fetch_wheel(name, version, sha256)
 
 
 def test_a_patch_that_no_longer_fits_the_release_stops_the_build(tmp_path: Path) -> None:
     stale = [("urllib3/connection.py", "text this release does not have\n", "")]
     with pytest.raises(BuildError, match=r"vendor patch no longer applies to urllib3/connection\.py"):
-        build.unpack_patched(urllib3_wheel(), "urllib3", tmp_path, patches=stale)
+        vendoring.unpack_patched(urllib3_wheel(), "urllib3", tmp_path, patches=stale)
 
 
 def test_a_replaced_init_that_changed_upstream_stops_the_build(tmp_path: Path) -> None:
     changed = [("urllib3/__init__.py", "0" * 64, "")]
     with pytest.raises(BuildError, match=r"urllib3/__init__\.py changed in this urllib3 release"):
-        build.unpack_patched(urllib3_wheel(), "urllib3", tmp_path, inits=changed)
+        vendoring.unpack_patched(urllib3_wheel(), "urllib3", tmp_path, inits=changed)
