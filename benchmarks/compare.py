@@ -108,11 +108,11 @@ class Interpreter:
             self.ric = baseline.packages(work / "ric")
         else:
             self.root = sid_root.ensure()
-            self.python = sid_root.python(name)
             build.build_layer(self.layer, build.LayerSpec("none"))
-            bindir = work / "bin"  # the bootstrap runs the python3 on PATH
+            bindir = work / "bin"  # the bootstrap runs the python3 on PATH; it resolves inside the root
             bindir.mkdir()
-            (bindir / "python3").symlink_to(self.python)
+            (bindir / "python3").symlink_to(sid_root.python(name))
+            self.python = str(bindir / "python3")
             self.env["PATH"] = f"{bindir}:/usr/bin:/bin"
             self.ric = baseline.packages_for(name, work / "ric")
         # As a function ships: compiled by the interpreter that runs it, never at a cold start.

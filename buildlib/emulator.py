@@ -80,9 +80,10 @@ class Emulator:
 
     ``root`` runs the emulator, and so the bootstrap and its interpreter,
     inside that file-system root (``sid_root``: Debian's CPython 3.13 to
-    3.15), with the emulator, the task root, ``binds`` and the bootstrap's
-    folder (unless the root has that folder: then the bootstrap is the root's
-    own, such as its python3.X) mounted at their own paths in it.
+    3.15), with the emulator, the bootstrap's folder, the task root and
+    ``binds`` mounted at their own paths in it. (To run a program of the
+    root's own, such as its python3.X, name it through a symlink in a folder
+    of the host's.)
     """
 
     def __init__(
@@ -140,10 +141,7 @@ class Emulator:
             layer, task = str(self.bootstrap.parent), str(self.task_root)
             command = ["sh", "-c", mounts, "sh", layer, task, *command]
         if self.root is not None:  # enter() gives a private mount namespace
-            binds = [emulator.parent, self.task_root, *self.binds]
-            # A program of the root's own (its /usr/bin/python3.X) is not covered by the host's folder.
-            if not (self.root / self.bootstrap.parent.relative_to("/")).exists():
-                binds.append(self.bootstrap.parent)
+            binds = [emulator.parent, self.bootstrap.parent, self.task_root, *self.binds]
             command = [*sid_root.enter(self.root, binds), *command]
         elif self.max_concurrency is not None:
             command = ["unshare", "--mount", *command]
