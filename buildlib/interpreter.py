@@ -21,6 +21,7 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -240,13 +241,7 @@ def check_glibc(python_dir: Path, target: tuple[int, ...], *, allow_newer: bool)
     stand-in is one) may need more than Lambda's, and would fail at start
     there with a loader error nobody sees until deploy.
     """
-    newest: tuple[int, ...] = ()
-    culprit = None
-    for path in sorted(python_dir.rglob("*")):
-        if path.is_file() and not path.is_symlink() and elf.is_elf(path):
-            needed = elf.glibc_needed(path)
-            if needed is not None and needed > newest:
-                newest, culprit = needed, path
+    newest, culprit = newest_glibc(python_dir)
     if culprit is None:
         return "glibc      the interpreter needs no glibc symbol versions"
     where = culprit.relative_to(python_dir.parent.parent)
@@ -258,6 +253,18 @@ def check_glibc(python_dir: Path, target: tuple[int, ...], *, allow_newer: bool)
             " or pass --allow-newer-glibc if the layer is only for a newer system"
         )
     return line + (" (allowed by --allow-newer-glibc)" if newest > target else "")
+
+
+def newest_glibc(directory: Path) -> tuple[tuple[int, ...], Path | None]:
+    """The newest glibc symbol version any ELF file under ``directory`` needs, and the first file needing it."""
+    newest: tuple[int, ...] = ()
+    culprit = None
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and not path.is_symlink() and elf.is_elf(path):
+            needed = elf.glibc_needed(path)
+            if needed is not None and needed > newest:
+                newest, culprit = needed, path
+    return newest, culprit
 
 
 def _dotted(version: tuple[int, ...]) -> str:
@@ -272,7 +279,11 @@ def byte_compile(python_dir: Path, *directories: Path) -> bool:
     /opt, where a stale pyc could not be rewritten anyway, and they stay valid
     after zip extraction changes every mtime.
     """
-    python = python_dir / "bin" / "python3"
+    return compile_tree(python_dir / "bin" / "python3", directories)
+
+
+def compile_tree(python: Path, directories: Sequence[Path]) -> bool:
+    """``byte_compile`` with any interpreter (a dependency layer's target Python); False if it cannot run here."""
     try:
         subprocess.run([python, "-c", "pass"], check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError):
