@@ -225,10 +225,11 @@ def build_deps(requirements: Path, into: Path, spec: LayerSpec, layer: Path | No
 
 
 def cached_deps(requirements: Path, into: Path, spec: LayerSpec, layer: Path) -> None:
-    """``build_deps``, reused from the cache while the requirements, the target and the build code are the same.
+    """``build_deps`` into ``into`` and its zip beside it, reused while the requirements, target and code are the same.
 
     The default build and ``invoke`` build every function's dependency layer;
-    without this each run would ask the index and reinstall. ``deps`` (what
+    without this each run would ask the index, reinstall and rezip (seconds,
+    where the rest of the build takes a fraction of one). ``deps`` (what
     `sam build` runs) always resolves afresh.
     """
     with tempfile.TemporaryDirectory(prefix="pylambda-deps-") as scratch:
@@ -237,13 +238,21 @@ def cached_deps(requirements: Path, into: Path, spec: LayerSpec, layer: Path) ->
     for part in (requirements.read_bytes(), Path(deps.__file__).read_bytes(), Path(__file__).read_bytes()):
         key.update(hashlib.sha256(part).digest())
     key.update(repr((target.version, target.abiflags, target.arch, target.identity, spec.target_glibc)).encode())
-    cached = cache_dir() / "deps" / key.hexdigest()[:32]
-    if not (cached / ".complete").exists():
+    digest = key.hexdigest()[:32]
+    zipped, stamp = into.with_suffix(".zip"), into.with_suffix(".key")
+    if into.is_dir() and zipped.exists() and stamp.exists() and stamp.read_text() == digest:
+        return
+    cached = cache_dir() / "deps" / digest
+    if not (cached / "layer.zip").exists():
         shutil.rmtree(cached, ignore_errors=True)
-        deps.build(requirements, cached, target, glibc=spec.target_glibc, allow_newer_glibc=spec.allow_newer_glibc)
-        (cached / ".complete").touch()
+        deps.build(
+            requirements, cached / "layer", target, glibc=spec.target_glibc, allow_newer_glibc=spec.allow_newer_glibc
+        )
+        write_zip(cached / "layer", cached / "layer.zip")  # written last: an entry without it is partial
     shutil.rmtree(into, ignore_errors=True)
-    shutil.copytree(cached, into, ignore=shutil.ignore_patterns(".complete"))
+    shutil.copytree(cached / "layer", into)
+    shutil.copyfile(cached / "layer.zip", zipped)
+    stamp.write_text(digest)
 
 
 def merge_layers(layers: list[Path], opt: Path) -> Path:
@@ -273,7 +282,6 @@ def build_all(out: Path, spec: LayerSpec) -> None:
         requirements = FUNCTIONS / name / "requirements.txt"
         if requirements.exists():
             cached_deps(requirements, out / "deps" / name, spec, layer)
-            write_zip(out / "deps" / name, out / "deps" / f"{name}.zip")
             sizes = f"{_size(out / 'deps' / (name + '.zip'))} zipped, {_size(out / 'deps' / name)} unzipped"
             print(f"deps       {out / 'deps' / (name + '.zip')}  {sizes}", file=sys.stderr)
 

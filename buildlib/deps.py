@@ -142,13 +142,13 @@ def _install(requirements: Path, site: Path, target: Target, glibc: tuple[int, .
         requirement = missing.group(1)
         if requirement in built:  # built, and pip still refused it: its metadata rules this Python out
             raise BuildError(f"{requirement}: {target.describe(glibc)} is not among the Pythons it supports")
-        reason = _pure_wheel_from_sdist(requirement, target, wheelhouse)
+        reason = _pure_wheel_from_sdist(requirement, target, glibc, wheelhouse)
         if reason is not None:
             raise BuildError(f"{requirement}: no wheel for {target.describe(glibc)}; {reason}")
         built.add(requirement)
 
 
-def _pure_wheel_from_sdist(requirement: str, target: Target, wheelhouse: Path) -> str | None:
+def _pure_wheel_from_sdist(requirement: str, target: Target, glibc: tuple[int, ...], wheelhouse: Path) -> str | None:
     """Build ``requirement`` into a pure wheel in ``wheelhouse``; None if done, else what the index has instead.
 
     A project that publishes compiled wheels (for the pinned version, or for
@@ -162,14 +162,14 @@ def _pure_wheel_from_sdist(requirement: str, target: Target, wheelhouse: Path) -
     releases = _index_files(name)
     candidates = [releases.get(version, [])] if version else list(releases.values())
     if any(_is_compiled_wheel(f) for files in candidates for f in files):
-        return _what_the_index_has(name, releases, version, target)
+        return _what_the_index_has(name, releases, version, target, glibc)
     before = set(wheelhouse.iterdir())
     command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--disable-pip-version-check"]
     command += ["--no-binary", name, "--wheel-dir", str(wheelhouse), requirement]
     wheel = subprocess.run(command, capture_output=True, text=True, check=False)
     if wheel.returncode != 0:
         errors = [line for line in wheel.stderr.splitlines() if line.startswith("ERROR:")] or ["no sdist either"]
-        return f"{_what_the_index_has(name, releases, version, target)}; building its sdist failed: {errors[-1]}"
+        return f"{_what_the_index_has(name, releases, version, target, glibc)}; building its sdist failed: {errors[-1]}"
     for new in set(wheelhouse.iterdir()) - before:
         if _is_compiled_wheel(new.name):
             new.unlink()
@@ -200,30 +200,56 @@ def _index_files(name: str) -> dict[str, list[str]]:
     return releases
 
 
-def _what_the_index_has(name: str, releases: dict[str, list[str]], version: str | None, target: Target) -> str:
-    """One clause: the newest CPython the index has a wheel for on this architecture (for ``version`` if known)."""
-    if not releases:
-        return f"the index has no files for {name} (or could not be asked)"
+def _what_the_index_has(
+    name: str, releases: dict[str, list[str]], version: str | None, target: Target, glibc: tuple[int, ...]
+) -> str:
+    """One clause on the index's manylinux wheels for the arch: the newest CPython that the target's glibc loads,
+    and wheels for the asked ABI that need a newer glibc. Only ``version``'s files when it is pinned."""
     machine = TRIPLES[target.arch][0].split("-")[0]
-
-    def newest_cpython(files: list[str]) -> str | None:
-        tags = []
+    considered = {version: releases.get(version, [])} if version else releases
+    loadable: list[tuple[int, tuple[int, ...], str]] = []  # (CPython minor, release key, release)
+    too_new: list[tuple[tuple[int, ...], str]] = []  # (glibc needed, release) of wheels for the asked ABI
+    for release, files in considered.items():
         for filename in files:
-            parts = filename[: -len(".whl")].split("-") if filename.endswith(".whl") else []
-            if len(parts) >= 5 and "manylinux" in parts[-1] and machine in parts[-1]:
-                tags += [int(t[2:]) for t in parts[-3].split(".") if re.fullmatch(r"cp3\d+", t)]
-        return f"cp{max(tags)}" if tags else None
+            parts = filename.removesuffix(".whl").split("-") if filename.endswith(".whl") else []
+            if len(parts) < 5:
+                continue
+            tags = [tag for tag in parts[-1].split(".") if tag.endswith(f"_{machine}")]
+            needs = [needed for tag in tags if (needed := _manylinux_glibc(tag)) is not None]
+            if not needs:
+                continue
+            if min(needs) > glibc:
+                if parts[-2] == target.abi:
+                    too_new.append((min(needs), release))
+                continue
+            for tag in parts[-3].split("."):
+                if re.fullmatch(r"cp3\d+", tag):
+                    loadable.append((int(tag[3:]), _version_key(release), release))
+    of = f"{name} {version}" if version else name
+    if loadable:
+        minor, _, release = max(loadable)
+        clause = f"on the index, the newest wheel of {of} for that platform is cp3{minor}"
+        clause += "" if version else f" ({name} {release})"
+    else:
+        clause = f"the index has no CPython wheels of {of} for that platform"
+    if too_new:
+        needed, release = min(too_new)
+        clause += f"; its {target.abi} wheels ({name} {release}) need glibc {_dotted(needed)}"
+    return clause
 
-    if version is not None:
-        newest = newest_cpython(releases.get(version, []))
-        if newest is None:
-            return f"the index has no manylinux {machine} wheels of {name} {version} for CPython"
-        return f"the index's newest manylinux {machine} wheel of {name} {version} is {newest}"
-    candidates = [(v, w) for v, files in releases.items() if (w := newest_cpython(files))]
-    if not candidates:
-        return f"the index has no manylinux {machine} wheels of {name} for CPython"
-    best = max(candidates, key=lambda c: int(c[1][2:]))
-    return f"no release matches; the index's newest wheel is {best[1]} ({name} {best[0]})"
+
+def _manylinux_glibc(platform: str) -> tuple[int, ...] | None:
+    """The glibc a manylinux platform tag needs: manylinux_2_28_x86_64 -> (2, 28); manylinux2014_* -> (2, 17)."""
+    legacy = {f"{tag}_": (2, minor) for minor, tag in LEGACY_MANYLINUX.items()}
+    for prefix, needed in legacy.items():
+        if platform.startswith(prefix):
+            return needed
+    found = re.match(r"manylinux_(\d+)_(\d+)_", platform)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
 
 
 def strip(site: Path) -> None:

@@ -125,7 +125,7 @@ def test_a_compiled_package_without_a_wheel_for_the_python_fails_in_one_line_nam
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         f"build.py: markupsafe==2.0.1: no wheel for CPython {target.version} ({target.abi}) on manylinux x86_64"
-        " with glibc <= 2.34; the index's newest manylinux x86_64 wheel of markupsafe 2.0.1 is cp310"
+        " with glibc <= 2.34; on the index, the newest wheel of markupsafe 2.0.1 for that platform is cp310"
     ]
 
 
