@@ -11,7 +11,7 @@
                                            a dependency layer for the bundled Python (what `sam build` calls)
 
 The build itself uses the standard library only, plus pip to fetch the pinned
-urllib3 wheel the runtime vendors. Interpreters come from python-build-standalone,
+urllib3 wheel the runtime vendors and the wheels of dependency layers. Interpreters come from python-build-standalone,
 pinned by URL and sha256 in interpreters.json, and are cached (PYLAMBDA_CACHE).
 ``invoke`` needs the AWS Runtime Interface Emulator, which the ``aws-sam-cli``
 package ships.
