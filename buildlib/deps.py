@@ -35,7 +35,7 @@ OLDEST_MANYLINUX = {"x86_64": 5, "arm64": 17}
 # The legacy names of manylinux_2_5, 2_12 and 2_17, which older wheels still carry.
 LEGACY_MANYLINUX = {5: "manylinux1", 12: "manylinux2010", 17: "manylinux2014"}
 PYPI_SIMPLE = "https://pypi.org/simple"
-# Never loaded by a function: type stubs, and scripts whose shebang names the build machine's Python.
+# Never loaded by a function: type stubs (console scripts in bin/ go too, as they name the build machine's Python).
 DEAD_SUFFIXES = (".pyi",)
 TEST_DIRS = ("tests", "test")
 
