@@ -109,7 +109,7 @@ def build(
     with tempfile.TemporaryDirectory(prefix="pylambda-wheels-") as wheelhouse:
         _install(requirements, site, target, glibc, Path(wheelhouse))
     strip(site)
-    _check_binaries(site, target, glibc, allow_newer_glibc)
+    check_binaries(site, target, glibc, allow_newer_glibc)
     readable_by_all(into / "python")
     if target.python is None or not compile_tree(target.python, [site]):
         print(
@@ -274,7 +274,7 @@ def _imported_from_outside(tests: Path, site: Path) -> bool:
     return any(tests not in source.parents and names.search(source.read_text(errors="replace")) for source in scope)
 
 
-def _check_binaries(site: Path, target: Target, glibc: tuple[int, ...], allow_newer: bool) -> None:
+def check_binaries(site: Path, target: Target, glibc: tuple[int, ...], allow_newer: bool) -> None:
     """Every shared object must be for the target's machine and need no glibc newer than the target's."""
     for path in sorted(site.rglob("*")):
         if (

@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 import build
-from buildlib import BuildError, deps, sid_root
+from buildlib import BuildError, deps, elf, sid_root
 from buildlib.emulator import Emulator
 
 ORDER = {
@@ -181,3 +182,31 @@ def test_test_suites_are_stripped_unless_the_package_imports_them(tmp_path: Path
 def test_a_missing_requirements_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="no such requirements file"):
         build.build_deps(tmp_path / "nope.txt", tmp_path / "deps", build.LayerSpec("none"))
+
+
+def test_a_shared_object_needing_a_newer_glibc_than_lambdas_stops_the_build_naming_it(tmp_path: Path) -> None:
+    site = tmp_path / "site-packages"
+    (site / "fast").mkdir(parents=True)
+    # This machine's Python was built against a newer glibc than provided.al2023's 2.34: borrow its neediest binary.
+    dynload = Path(sysconfig.get_paths()["stdlib"]) / "lib-dynload"
+    candidates = [Path(sys.executable).resolve(), *dynload.glob("*.so"), *Path(sys.base_prefix).glob("lib/libpython*")]
+    needed, binary = max((elf.glibc_needed(path) or (), path) for path in candidates if elf.is_elf(path))
+    assert needed > (2, 34), "this machine's Python must need a newer glibc than Lambda's for this test"
+    shutil.copyfile(binary, site / "fast" / "_speedups.cpython-311-x86_64-linux-gnu.so")
+    target = deps.Target("3.11", "", "x86_64", None, "")
+    with pytest.raises(
+        BuildError,
+        match=rf"^fast/_speedups\.cpython-311-x86_64-linux-gnu\.so needs glibc {'.'.join(map(str, needed))},",
+    ):
+        deps.check_binaries(site, target, (2, 34), allow_newer=False)
+    deps.check_binaries(site, target, (2, 34), allow_newer=True)
+    with pytest.raises(BuildError, match="is not built for arm64"):
+        deps.check_binaries(site, deps.Target("3.11", "", "arm64", None, ""), (2, 34), allow_newer=True)
+
+
+def test_invoke_command_runs_a_function_with_its_dependency_layer(tmp_path: Path) -> None:
+    event = json.dumps(ORDER)
+    done = run_build("--python", "none", "--out", str(tmp_path / "out"), "invoke", "order", event)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["total"] == "11.50"
+    assert (tmp_path / "out" / "deps" / "order.zip").exists()
