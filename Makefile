@@ -22,3 +22,11 @@ build-GreetFunction:
 
 build-StreamFunction:
 	$(PYTHON) $(ROOT)build.py function stream --into "$(ARTIFACTS_DIR)"
+
+build-OrderFunction:
+	$(PYTHON) $(ROOT)build.py function order --into "$(ARTIFACTS_DIR)"
+
+# A dependency layer: wheels for the Python and architecture the runtime layer
+# bundles (LAYER_PYTHON, LAYER_ARCH), laid out in python/lib/python3.X/site-packages.
+build-OrderDependencies:
+	$(PYTHON) $(ROOT)build.py deps $(ROOT)functions/order/requirements.txt --into "$(ARTIFACTS_DIR)"

@@ -7,9 +7,11 @@
     python build.py invoke echo '{"a": 1}'  run a function on the built layer under the real emulator
     python build.py layer --into DIR        the layer's files only (what `sam build` calls)
     python build.py function echo --into DIR
+    python build.py deps functions/order/requirements.txt --into DIR
+                                           a dependency layer for the bundled Python (what `sam build` calls)
 
 The build itself uses the standard library only, plus pip to fetch the pinned
-urllib3 wheel the runtime vendors. Interpreters come from python-build-standalone,
+urllib3 wheel the runtime vendors and the wheels of dependency layers. Interpreters come from python-build-standalone,
 pinned by URL and sha256 in interpreters.json, and are cached (PYLAMBDA_CACHE).
 ``invoke`` needs the AWS Runtime Interface Emulator, which the ``aws-sam-cli``
 package ships.
@@ -18,6 +20,7 @@ package ships.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -28,7 +31,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from buildlib import BuildError, cache_dir, interpreter
+from buildlib import BuildError, cache_dir, deps, interpreter
 from buildlib.emulator import DEFAULT_HANDLER, Emulator, function_logs
 from buildlib.vendoring import vendor
 
@@ -81,6 +84,27 @@ class LayerSpec:
             raise BuildError(f"--python {self.python}: not 'none', a version such as 3.14, nor a tarball or directory")
         return path
 
+    def deps_target(self, scratch: Path, layer: Path | None = None) -> deps.Target:
+        """What a dependency layer's wheels must fit: the Python this spec bundles, or python3 on PATH for 'none'.
+
+        The interpreter is taken from ``layer`` when that layer was built from
+        this spec, else unpacked into ``scratch``; it byte-compiles the layer.
+        """
+        if self.python == "none":
+            python3 = shutil.which("python3")
+            if python3 is None:
+                raise BuildError("--python none: there is no python3 on PATH to build dependencies for")
+            return deps.probe(Path(python3), self.arch)
+        bundled = sorted(layer.glob("pylambda/python3.*")) if layer is not None else []
+        python = bundled[-1] if bundled else interpreter.install(self.interpreter_source(), scratch, self.arch)
+        executable = python / "bin" / "python3"
+        try:
+            return deps.probe(executable, self.arch)
+        except BuildError:  # another architecture's interpreter: the version from its layout, and no compiling
+            version = python.name.removeprefix("python")
+            abiflags = "t" if (python / "lib" / f"python{version}t").is_dir() else ""
+            return deps.Target(version, abiflags, self.arch, None, python.name)
+
 
 def build_layer(into: Path, spec: LayerSpec) -> None:
     """Lay out the layer's files in ``into``: what Lambda unpacks into /opt."""
@@ -122,12 +146,58 @@ def package_function(name: str, into: Path) -> None:
             _copy(path, into / path.relative_to(source))
 
 
+def build_deps(requirements: Path, into: Path, spec: LayerSpec, layer: Path | None = None) -> None:
+    """Write a dependency layer for ``requirements`` into ``into``, for the Python and arch of ``spec``."""
+    with tempfile.TemporaryDirectory(prefix="pylambda-deps-") as scratch:
+        target = spec.deps_target(Path(scratch), layer)
+        site = deps.build(requirements, into, target, glibc=spec.target_glibc, allow_newer_glibc=spec.allow_newer_glibc)
+    print(f"deps       {site}  {deps.size(into / 'python') / 1e6:.2f} MB unzipped", file=sys.stderr)
+
+
+def cached_deps(requirements: Path, into: Path, spec: LayerSpec, layer: Path) -> None:
+    """``build_deps`` into ``into`` and its zip beside it, reused while the requirements, target and code are the same.
+
+    The default build and ``invoke`` build every function's dependency layer;
+    without this each run would ask the index, reinstall and rezip (seconds,
+    where the rest of the build takes a fraction of one). ``deps`` (what
+    `sam build` runs) always resolves afresh.
+    """
+    with tempfile.TemporaryDirectory(prefix="pylambda-deps-") as scratch:
+        target = spec.deps_target(Path(scratch), layer)
+    key = hashlib.sha256()
+    for part in (requirements.read_bytes(), Path(deps.__file__).read_bytes(), Path(__file__).read_bytes()):
+        key.update(hashlib.sha256(part).digest())
+    key.update(repr((target.version, target.abiflags, target.arch, target.identity, spec.target_glibc)).encode())
+    digest = key.hexdigest()[:32]
+    zipped, stamp = into.with_suffix(".zip"), into.with_suffix(".key")
+    if into.is_dir() and zipped.exists() and stamp.exists() and stamp.read_text() == digest:
+        return
+    cached = cache_dir() / "deps" / digest
+    if not (cached / "layer.zip").exists():
+        shutil.rmtree(cached, ignore_errors=True)
+        deps.build(
+            requirements, cached / "layer", target, glibc=spec.target_glibc, allow_newer_glibc=spec.allow_newer_glibc
+        )
+        write_zip(cached / "layer", cached / "layer.zip")  # written last: an entry without it is partial
+    shutil.rmtree(into, ignore_errors=True)
+    shutil.copytree(cached / "layer", into)
+    shutil.copyfile(cached / "layer.zip", zipped)
+    stamp.write_text(digest)
+
+
+def merge_layers(layers: list[Path], opt: Path) -> Path:
+    """Unpack layers into one folder, in order, as Lambda does into /opt; returns the folder."""
+    for layer in layers:
+        shutil.copytree(layer, opt, dirs_exist_ok=True)
+    return opt
+
+
 def function_names() -> list[str]:
     return sorted(path.name for path in FUNCTIONS.iterdir() if path.is_dir() and not path.name.startswith("."))
 
 
 def build_all(out: Path, spec: LayerSpec) -> None:
-    """Build the layer and every function, unpacked and zipped, under ``out``."""
+    """Build the layer and every function, unpacked and zipped, under ``out``, and their dependency layers."""
     layer = out / "layer"
     shutil.rmtree(layer, ignore_errors=True)
     build_layer(layer, spec)
@@ -139,6 +209,11 @@ def build_all(out: Path, spec: LayerSpec) -> None:
             package_function(name, Path(scratch))
             write_zip(Path(scratch), out / "functions" / f"{name}.zip")
         print(f"function   {out / 'functions' / (name + '.zip')}", file=sys.stderr)
+        requirements = FUNCTIONS / name / "requirements.txt"
+        if requirements.exists():
+            cached_deps(requirements, out / "deps" / name, spec, layer)
+            sizes = f"{_size(out / 'deps' / (name + '.zip'))} zipped, {_size(out / 'deps' / name)} unzipped"
+            print(f"deps       {out / 'deps' / (name + '.zip')}  {sizes}", file=sys.stderr)
 
 
 def write_zip(directory: Path, zip_path: Path) -> None:
@@ -180,11 +255,14 @@ def _size(path: Path) -> str:
 def invoke(name: str, event: str, out: Path, spec: LayerSpec, *, handler: str, timeout: int) -> int:
     """Run one function once on the built layer; print its response and logs."""
     build_all(out, spec)
-    with tempfile.TemporaryDirectory() as task_root:
+    with tempfile.TemporaryDirectory() as task_root, tempfile.TemporaryDirectory() as scratch:
         with zipfile.ZipFile(out / "functions" / f"{name}.zip") as archive:
             archive.extractall(task_root)
+        opt = out / "layer"
+        if (out / "deps" / name).is_dir():  # both layers in one folder, as in /opt on Lambda
+            opt = merge_layers([out / "layer", out / "deps" / name], Path(scratch) / "opt")
         env = {"AWS_LAMBDA_FUNCTION_NAME": name}
-        with Emulator(out / "layer" / "bootstrap", Path(task_root), handler, env=env, timeout=timeout) as emulator:
+        with Emulator(opt / "bootstrap", Path(task_root), handler, env=env, timeout=timeout) as emulator:
             result = emulator.invoke(event, timeout=timeout + 10)
             logs = emulator.wait_for_output("REPORT RequestId", timeout=2)
     print(f"--- logs of {name}", file=sys.stderr)
@@ -235,6 +313,11 @@ def main(argv: list[str] | None = None) -> int:
     function = commands.add_parser("function", help="write one function's files into a directory")
     function.add_argument("name")
     function.add_argument("--into", type=Path, required=True)
+    dependencies = commands.add_parser(
+        "deps", help="write a dependency layer's files into a directory, for the Python and arch of the layer"
+    )
+    dependencies.add_argument("requirements", type=Path, help="a pip requirements file")
+    dependencies.add_argument("--into", type=Path, required=True)
     run = commands.add_parser("invoke", help="build, then invoke a function once under the emulator")
     run.add_argument("name", help="a directory under functions/")
     run.add_argument("event", nargs="?", default="{}", help="the event as JSON text (default: {})")
@@ -251,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
             build_layer(args.into, spec)
         elif args.command == "function":
             package_function(args.name, args.into)
+        elif args.command == "deps":
+            build_deps(args.requirements, args.into, spec)
         elif args.command == "invoke":
             event = args.event_file.read_text() if args.event_file else args.event
             return invoke(args.name, event, args.out, spec, handler=args.handler, timeout=args.timeout)

@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import urllib.request
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -268,13 +268,7 @@ def check_glibc(python_dir: Path, target: tuple[int, ...], *, allow_newer: bool)
     stand-in is one) may need more than Lambda's, and would fail at start
     there with a loader error nobody sees until deploy.
     """
-    newest: tuple[int, ...] = ()
-    culprit = None
-    for path in sorted(python_dir.rglob("*")):
-        if path.is_file() and not path.is_symlink() and elf.is_elf(path):
-            needed = elf.glibc_needed(path)
-            if needed is not None and needed > newest:
-                newest, culprit = needed, path
+    newest, culprit = newest_glibc(python_dir)
     if culprit is None:
         return "glibc      the interpreter needs no glibc symbol versions"
     where = culprit.relative_to(python_dir.parent.parent)
@@ -301,6 +295,18 @@ def system_libraries(python_dir: Path) -> list[str]:
             shipped.add(path.name)
             needed |= elf.dependencies(path)[0]
     return sorted(needed - shipped)
+
+
+def newest_glibc(directory: Path) -> tuple[tuple[int, ...], Path | None]:
+    """The newest glibc symbol version any ELF file under ``directory`` needs, and the first file needing it."""
+    newest: tuple[int, ...] = ()
+    culprit = None
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and not path.is_symlink() and elf.is_elf(path):
+            needed = elf.glibc_needed(path)
+            if needed is not None and needed > newest:
+                newest, culprit = needed, path
+    return newest, culprit
 
 
 def _dotted(version: tuple[int, ...]) -> str:
@@ -382,3 +388,17 @@ def _gist(output: str) -> str:
     first = next((line for line in lines if line.startswith("Fatal Python error: ")), lines[0])
     error = next((line for line in lines[lines.index(first) + 1 :] if re.match(r"\w+(Error|Exception): ", line)), None)
     return first if error is None else f"{first} ({error})"
+
+
+def compile_tree(python: Path, directories: Sequence[Path]) -> bool:
+    """Byte-compile ``directories`` with ``python`` (a dependency layer's target Python) as ``byte_compile`` does.
+
+    False, with nothing compiled, if that interpreter cannot run here (it is built for another architecture).
+    """
+    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
+    try:
+        started = subprocess.run([python, "-c", probe], check=True, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    byte_compile(python, str(python), started.stdout.strip(), *directories)
+    return True

@@ -28,7 +28,7 @@ def test_template_passes_sam_validate_lint() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_sam_build_produces_the_same_layer_with_interpreter_and_handler_only_functions(
+def test_sam_build_produces_the_same_layers_with_interpreter_and_handler_only_functions(
     bundled_build_dir: Path, standin_python: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "sam-build"
@@ -52,6 +52,9 @@ def test_sam_build_produces_the_same_layer_with_interpreter_and_handler_only_fun
     assert os.access(layer / "bootstrap", os.X_OK)
     for logical_id in ("EchoFunction", "FailFunction", "BatchFunction", "GreetFunction", "StreamFunction"):
         assert sorted(p.name for p in (out / logical_id).iterdir()) == ["app.py"]
+    assert sorted(p.name for p in (out / "OrderFunction").iterdir()) == ["app.py"]  # not its requirements.txt
+    # The dependency layer `sam build` makes (build.py deps, resolved afresh) is the one build.py makes.
+    assert _differences(filecmp.dircmp(out / "OrderDependencies", bundled_build_dir / "deps" / "order")) == []
 
 
 def _differences(comparison: filecmp.dircmp[str]) -> list[str]:

@@ -99,6 +99,12 @@ def local_invoke(template: Path, image: str, function: str, event: dict[str, Any
         ("EchoFunction", {"hello": "sam"}, {"event": {"hello": "sam"}, "function_name": "EchoFunction"}),
         ("BatchFunction", {"items": [1, 2], "seconds_per_item": 0.01}, {"processed": [1, 2], "stopped_early": False}),
         ("GreetFunction", {"pathParameters": {"name": "Ada"}}, {"statusCode": 200}),
+        # pydantic's compiled core, from the dependency layer SAM built with build.py deps, beside the runtime layer.
+        (
+            "OrderFunction",
+            {"order_id": "A-1", "items": [{"sku": "tea", "quantity": 3, "unit_price": "2.50"}]},
+            {"order_id": "A-1", "total": "7.50", "pydantic_core": "2.50.5"},
+        ),
     ],
 )
 def test_sam_local_invoke_runs_each_example(
