@@ -1,12 +1,15 @@
 # Build targets for `sam build` (template.yaml: BuildMethod makefile, ContextPath .).
 # SAM runs each target with ARTIFACTS_DIR set to the resource's output folder.
+# SAM passes nothing else to make, not even --parameter-overrides: the layer's
+# architecture (the template's Architecture parameter) is read from the build
+# graph SAM writes before building, build.toml beside the build folder.
 # Everything delegates to build.py, so a layer built by SAM is the one
 # `python build.py` builds and the tests exercise.
 ROOT := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 PYTHON ?= python3
 
 build-PythonRuntimeLayer:
-	$(PYTHON) $(ROOT)build.py layer --into "$(ARTIFACTS_DIR)"
+	$(PYTHON) $(ROOT)build.py layer --into "$(ARTIFACTS_DIR)" --sam-build-graph "$(ARTIFACTS_DIR)/../../build.toml"
 
 build-EchoFunction:
 	$(PYTHON) $(ROOT)build.py function echo --into "$(ARTIFACTS_DIR)"
