@@ -213,11 +213,19 @@ def publish_layer(out: Path, spec: LayerSpec, args: argparse.Namespace) -> int:
     if not regions:
         raise BuildError("--regions: give at least one region, e.g. us-east-1,eu-west-1")
     grant = publish.Grant(public=args.public, organization=args.organization, account=args.account)
+    session = publish.aws_session()
     build_all(out, spec)
     python = bundled_python(out / "layer")
     name = args.layer_name or f"pylambda-python-{python.replace('.', '')}-{spec.arch}"
     return publish.publish(
-        out / "layer.zip", name, regions, python=python, arch=spec.arch, grant=grant, layers_json=out / "layers.json"
+        session,
+        out / "layer.zip",
+        name,
+        regions,
+        python=python,
+        arch=spec.arch,
+        grant=grant,
+        layers_json=out / "layers.json",
     )
 
 
@@ -242,6 +250,8 @@ def _arch_from_sam(graph: Path, logical_id: str, fallback: str) -> str:
     """The template's architecture for the layer; a $LAYER_ARCH that says otherwise is an error, not a guess."""
     arch = sam_layer_arch(graph, logical_id)
     if arch is None:
+        # `sam build PythonRuntimeLayer` (one resource) does not write the graph: say what is built instead.
+        print(f"build.py: no {logical_id} in {graph}: building the layer for {fallback} ($LAYER_ARCH)", file=sys.stderr)
         return fallback
     if arch not in interpreter.TRIPLES:
         raise BuildError(f"sam build asks for architecture {arch!r}; known: {', '.join(sorted(interpreter.TRIPLES))}")
@@ -321,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         "publish", help="build, publish the layer to AWS regions (boto3, standard AWS settings), write layers.json"
     )
     release.add_argument("--regions", required=True, help="comma-separated, e.g. us-east-1,eu-west-1")
+    # The build's --python and --arch, also taken after the command: `build.py publish --arch arm64 ...`.
+    release.add_argument("--python", default=argparse.SUPPRESS, help="as above")
+    release.add_argument("--arch", choices=sorted(interpreter.TRIPLES), default=argparse.SUPPRESS, help="as above")
     release.add_argument(
         "--layer-name",
         help="default: pylambda-python-<version without dots or 'none'>-<arch>, e.g. pylambda-python-315-arm64",

@@ -63,7 +63,22 @@ def code_sha256(content: bytes) -> str:
     return base64.b64encode(hashlib.sha256(content).digest()).decode()
 
 
+def aws_session() -> Any:
+    """A boto3 session with credentials, checked before anything is built: one line if either is missing."""
+    try:
+        import boto3
+    except ImportError:
+        raise BuildError("publish needs boto3: pip install boto3 (aws-sam-cli brings it too)") from None
+    session = boto3.Session()
+    if session.get_credentials() is None:
+        raise BuildError(
+            "publish: no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        )
+    return session
+
+
 def publish(
+    session: Any,
     layer_zip: Path,
     layer_name: str,
     regions: Sequence[str],
@@ -74,16 +89,8 @@ def publish(
     layers_json: Path,
 ) -> int:
     """Publish to each region, one progress line each; record what was published; 1 if any region failed."""
-    try:
-        import boto3
-        import botocore.exceptions
-    except ImportError:
-        raise BuildError("publish needs boto3: pip install boto3 (aws-sam-cli brings it too)") from None
-    session = boto3.Session()
-    if session.get_credentials() is None:
-        raise BuildError(
-            "publish: no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
-        )
+    import botocore.exceptions
+
     content = layer_zip.read_bytes()
     record = {"arn": "", "sha256": hashlib.sha256(content).hexdigest()}
     failed = 0

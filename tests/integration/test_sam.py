@@ -59,3 +59,43 @@ def _differences(comparison: filecmp.dircmp[str]) -> list[str]:
     for sub in comparison.subdirs.values():
         found += _differences(sub)
     return found
+
+
+def test_sam_build_architecture_parameter_reaches_the_layer_build(standin_python: Path, tmp_path: Path) -> None:
+    # The stand-in is this machine's x86_64 Python: an arm64 layer build must refuse it, which shows that
+    # --parameter-overrides reached build.py although SAM hands make nothing but ARTIFACTS_DIR.
+    done = sam(
+        *("build", "--template", "template.yaml", "--build-dir", str(tmp_path / "build")),
+        *("--parameter-overrides", "Architecture=arm64"),
+        LAYER_PYTHON=str(standin_python),
+        LAYER_ALLOW_NEWER_GLIBC="1",
+    )
+    assert done.returncode != 0
+    assert "the interpreter is built for x86_64, but the layer is for arm64 (--arch)" in done.stdout + done.stderr
+
+
+def test_sam_build_for_arm64_without_an_interpreter_builds_the_layer_and_functions(tmp_path: Path) -> None:
+    done = sam(
+        *("build", "--template", "template.yaml", "--build-dir", str(tmp_path / "build")),
+        *("--parameter-overrides", "Architecture=arm64"),
+        LAYER_PYTHON="none",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    graph = build.tomllib.loads((tmp_path / "build.toml").read_text())
+    architectures = [d["architecture"] for kind in graph.values() for d in kind.values()]
+    assert architectures == ["arm64"] * 6  # the five functions and the layer
+    assert build.sam_layer_arch(tmp_path / "build.toml", "PythonRuntimeLayer") == "arm64"
+    assert (tmp_path / "build" / "PythonRuntimeLayer" / "bootstrap").exists()
+    built = (tmp_path / "build" / "template.yaml").read_text()
+    assert "BuildArchitecture: arm64" in built
+
+
+def test_layer_arch_that_contradicts_the_template_parameter_is_an_error(tmp_path: Path) -> None:
+    done = sam(
+        *("build", "--template", "template.yaml", "--build-dir", str(tmp_path / "build")),
+        *("--parameter-overrides", "Architecture=arm64"),
+        LAYER_PYTHON="none",
+        LAYER_ARCH="x86_64",
+    )
+    assert done.returncode != 0
+    assert "LAYER_ARCH=x86_64 but the template's Architecture is arm64" in done.stdout + done.stderr
