@@ -9,6 +9,7 @@ container runtime); invoking is the emulator tests' job.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -164,7 +165,7 @@ def test_http_api_routes_get_greet_to_the_greet_function_in_the_processed_templa
     # LocalStack's free edition stores AWS::ApiGatewayV2 resources without serving GetApis: read what
     # the Serverless transform made of the HttpApi event instead, as CloudFormation would create it.
     processed = deployment.cloudformation.get_template(StackName=STACK, TemplateStage="Processed")["TemplateBody"]
-    resources = processed["Resources"] if isinstance(processed, dict) else _json(processed)["Resources"]
+    resources = (processed if isinstance(processed, dict) else json.loads(processed))["Resources"]
     [api] = [r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
     route = api["Properties"]["Body"]["paths"]["/greet/{name}"]["get"]
     integration = route["x-amazon-apigateway-integration"]
@@ -204,10 +205,3 @@ def test_sam_delete_removes_the_stack_and_its_layer_versions(second_deploy: Depl
     assert second_deploy.layer_versions() == []
     stacks = second_deploy.cloudformation.list_stacks()["StackSummaries"]
     assert [s["StackStatus"] for s in stacks if s["StackName"] == STACK] in ([], ["DELETE_COMPLETE"])
-
-
-def _json(text: str) -> dict[str, Any]:
-    import json
-
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
