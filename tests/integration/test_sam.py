@@ -64,6 +64,7 @@ def _differences(comparison: filecmp.dircmp[str]) -> list[str]:
 def test_sam_build_architecture_parameter_reaches_the_layer_build(standin_python: Path, tmp_path: Path) -> None:
     # The stand-in is this machine's x86_64 Python: an arm64 layer build must refuse it, which shows that
     # --parameter-overrides reached build.py although SAM hands make nothing but ARTIFACTS_DIR.
+    # (test_deploy.py builds and deploys the arm64 template without an interpreter.)
     done = sam(
         *("build", "--template", "template.yaml", "--build-dir", str(tmp_path / "build")),
         *("--parameter-overrides", "Architecture=arm64"),
@@ -72,30 +73,21 @@ def test_sam_build_architecture_parameter_reaches_the_layer_build(standin_python
     )
     assert done.returncode != 0
     assert "the interpreter is built for x86_64, but the layer is for arm64 (--arch)" in done.stdout + done.stderr
-
-
-def test_sam_build_for_arm64_without_an_interpreter_builds_the_layer_and_functions(tmp_path: Path) -> None:
-    done = sam(
-        *("build", "--template", "template.yaml", "--build-dir", str(tmp_path / "build")),
-        *("--parameter-overrides", "Architecture=arm64"),
-        LAYER_PYTHON="none",
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    graph = build.tomllib.loads((tmp_path / "build.toml").read_text())
-    architectures = [d["architecture"] for kind in graph.values() for d in kind.values()]
+    graph = tmp_path / "build.toml"  # SAM writes it before running the targets
+    architectures = [
+        d["architecture"] for kind in build.tomllib.loads(graph.read_text()).values() for d in kind.values()
+    ]
     assert architectures == ["arm64"] * 6  # the five functions and the layer
-    assert build.sam_layer_arch(tmp_path / "build.toml", "PythonRuntimeLayer") == "arm64"
-    assert (tmp_path / "build" / "PythonRuntimeLayer" / "bootstrap").exists()
-    built = (tmp_path / "build" / "template.yaml").read_text()
-    assert "BuildArchitecture: arm64" in built
+    assert build.sam_layer_arch(graph, "PythonRuntimeLayer") == "arm64"
 
-
-def test_layer_arch_that_contradicts_the_template_parameter_is_an_error(tmp_path: Path) -> None:
-    done = sam(
-        *("build", "--template", "template.yaml", "--build-dir", str(tmp_path / "build")),
-        *("--parameter-overrides", "Architecture=arm64"),
-        LAYER_PYTHON="none",
-        LAYER_ARCH="x86_64",
+    # A LAYER_ARCH that contradicts the template stops the build rather than pick one.
+    layer = tmp_path / "build" / "PythonRuntimeLayer"
+    command = [sys.executable, str(build.ROOT / "build.py"), "--python", "none", "layer", "--into", str(layer)]
+    command += ["--sam-build-graph", str(graph)]
+    env = {**os.environ, "LAYER_ARCH": "x86_64"}
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "build.py: LAYER_ARCH=x86_64 but the template's Architecture is arm64:"
+        " set one, e.g. sam build --parameter-overrides Architecture=arm64"
     )
-    assert done.returncode != 0
-    assert "LAYER_ARCH=x86_64 but the template's Architecture is arm64" in done.stdout + done.stderr
