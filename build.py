@@ -307,8 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compile-with",
         type=Path,
+        default=os.environ.get("LAYER_COMPILE_WITH") or None,  # how `sam build` can pass it
         help="for a layer of another architecture than this machine's: a python3 of the bundled version that runs"
-        " here, to byte-compile it (default: this machine's pinned build of that version, downloaded once)",
+        " here, to byte-compile it (default: $LAYER_COMPILE_WITH, else this machine's pinned build of that version,"
+        " downloaded once)",
     )
     commands = parser.add_subparsers(dest="command")
     layer = commands.add_parser("layer", help="write the layer's files into a directory")

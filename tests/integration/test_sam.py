@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import build
+from buildlib import cache_dir, elf, interpreter, standin
 
 pytestmark = pytest.mark.sam
 SAM = str(Path(sys.executable).with_name("sam"))
@@ -61,18 +62,23 @@ def _differences(comparison: filecmp.dircmp[str]) -> list[str]:
     return found
 
 
-def test_sam_build_architecture_parameter_reaches_the_layer_build(standin_python: Path, tmp_path: Path) -> None:
-    # The stand-in is this machine's x86_64 Python: an arm64 layer build must refuse it, which shows that
-    # --parameter-overrides reached build.py although SAM hands make nothing but ARTIFACTS_DIR.
-    # (test_deploy.py builds and deploys the arm64 template without an interpreter.)
+def test_sam_build_with_architecture_arm64_builds_an_arm64_layer(tmp_path: Path) -> None:
+    # Debian's arm64 CPython 3.11 in python-build-standalone's layout, byte-compiled with this machine's 3.11.
+    # SAM hands make nothing but ARTIFACTS_DIR: the parameter reaches build.py through SAM's build graph.
+    arm64 = standin.make_debian_tarball(tmp_path, standin.debian_usr("arm64", cache_dir() / "standins"))
     done = sam(
         *("build", "--template", "template.yaml", "--build-dir", str(tmp_path / "build")),
         *("--parameter-overrides", "Architecture=arm64"),
-        LAYER_PYTHON=str(standin_python),
-        LAYER_ALLOW_NEWER_GLIBC="1",
+        LAYER_PYTHON=str(arm64),
+        LAYER_COMPILE_WITH=sys.executable,
+        LAYER_ALLOW_NEWER_GLIBC="1",  # bookworm's glibc is newer than Lambda's
     )
-    assert done.returncode != 0
-    assert "the interpreter is built for x86_64, but the layer is for arm64 (--arch)" in done.stdout + done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    python = tmp_path / "build" / "PythonRuntimeLayer" / "pylambda" / "python3.11" / "bin" / "python3"
+    assert elf.machine(python) == interpreter.TRIPLES["arm64"][1]
+    assert (python.parent.parent / "lib" / "python3.11" / "json" / "__pycache__" / "__init__.cpython-311.pyc").exists()
+    for logical_id in ("EchoFunction", "FailFunction", "BatchFunction", "GreetFunction", "StreamFunction"):
+        assert sorted(p.name for p in (tmp_path / "build" / logical_id).iterdir()) == ["app.py"]
     graph = tmp_path / "build.toml"  # SAM writes it before running the targets
     architectures = [
         d["architecture"] for kind in build.tomllib.loads(graph.read_text()).values() for d in kind.values()
