@@ -20,6 +20,7 @@ parallel test runs do not meet.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -70,8 +71,18 @@ def find_python() -> Path | None:
 
 
 def ensure_installed(python: Path) -> Path:
-    """LocalStack's interpreter, in a virtual environment made once per pinned requirement list."""
+    """LocalStack's interpreter, in a virtual environment made once per pinned requirement list.
+
+    A lock on the cache keeps two test runs on one machine from installing into the same folder at once.
+    """
     venv = cache_dir() / f"localstack-{VERSION}"
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with (venv.parent / f"localstack-{VERSION}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _install(python, venv)
+
+
+def _install(python: Path, venv: Path) -> Path:
     stamp = venv / "pylambda-requirements.txt"
     wanted = "\n".join(REQUIREMENTS) + "\n"
     if stamp.exists() and stamp.read_text() == wanted:
