@@ -1,12 +1,15 @@
 # Build targets for `sam build` (template.yaml: BuildMethod makefile, ContextPath .).
 # SAM runs each target with ARTIFACTS_DIR set to the resource's output folder.
+# SAM passes nothing else to make, not even --parameter-overrides: the layer's
+# architecture (the template's Architecture parameter) is read from the build
+# graph SAM writes before building, build.toml beside the build folder.
 # Everything delegates to build.py, so a layer built by SAM is the one
 # `python build.py` builds and the tests exercise.
 ROOT := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 PYTHON ?= python3
 
 build-PythonRuntimeLayer:
-	$(PYTHON) $(ROOT)build.py layer --into "$(ARTIFACTS_DIR)"
+	$(PYTHON) $(ROOT)build.py layer --into "$(ARTIFACTS_DIR)" --sam-build-graph "$(ARTIFACTS_DIR)/../../build.toml"
 
 build-EchoFunction:
 	$(PYTHON) $(ROOT)build.py function echo --into "$(ARTIFACTS_DIR)"
@@ -26,7 +29,8 @@ build-StreamFunction:
 build-OrderFunction:
 	$(PYTHON) $(ROOT)build.py function order --into "$(ARTIFACTS_DIR)"
 
-# A dependency layer: wheels for the Python and architecture the runtime layer
-# bundles (LAYER_PYTHON, LAYER_ARCH), laid out in python/lib/python3.X/site-packages.
+# A dependency layer: wheels for the Python the runtime layer bundles (LAYER_PYTHON)
+# and the template's architecture, laid out in python/lib/python3.X/site-packages.
 build-OrderDependencies:
-	$(PYTHON) $(ROOT)build.py deps $(ROOT)functions/order/requirements.txt --into "$(ARTIFACTS_DIR)"
+	$(PYTHON) $(ROOT)build.py deps $(ROOT)functions/order/requirements.txt --into "$(ARTIFACTS_DIR)" \
+		--sam-build-graph "$(ARTIFACTS_DIR)/../../build.toml"

@@ -9,12 +9,14 @@
     python build.py function echo --into DIR
     python build.py deps functions/order/requirements.txt --into DIR
                                            a dependency layer for the bundled Python (what `sam build` calls)
+    python build.py publish --regions us-east-1,eu-west-1 --public
+                                           build, publish the layer to each region, write build/layers.json
 
 The build itself uses the standard library only, plus pip to fetch the pinned
 urllib3 wheel the runtime vendors and the wheels of dependency layers. Interpreters come from python-build-standalone,
 pinned by URL and sha256 in interpreters.json, and are cached (PYLAMBDA_CACHE).
-``invoke`` needs the AWS Runtime Interface Emulator, which the ``aws-sam-cli``
-package ships.
+``invoke`` needs the AWS Runtime Interface Emulator, and ``publish`` needs boto3;
+the ``aws-sam-cli`` package brings both.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,6 +135,25 @@ def build_layer(into: Path, spec: LayerSpec) -> None:
     except BuildError:
         shutil.rmtree(python)  # no layer that would fail at its first cold start
         raise
+
+
+def sam_layer_arch(graph: Path, logical_id: str) -> str | None:
+    """The architecture ``sam build`` resolved for the layer resource ``logical_id``, from its build graph.
+
+    SAM hands a makefile build nothing but ARTIFACTS_DIR, so the template's
+    Architecture parameter (``--parameter-overrides``) reaches the build only
+    through the build.toml SAM writes before it runs the targets. None when
+    there is no graph or no such layer in it (an older or newer SAM): the
+    caller falls back to --arch.
+    """
+    try:
+        definitions = tomllib.loads(graph.read_text()).get("layer_build_definitions", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    for definition in definitions.values():
+        if definition.get("layer") == logical_id and isinstance(definition.get("architecture"), str):
+            return str(definition["architecture"])
+    return None
 
 
 def package_function(name: str, into: Path) -> None:
@@ -252,6 +274,36 @@ def _size(path: Path) -> str:
     return f"{total / 1e6:.2f} MB"
 
 
+def bundled_python(layer: Path) -> str:
+    """The minor version of the interpreter in a built layer ('3.14'), or 'none' for a layer without one."""
+    found = sorted(path.name.removeprefix("python") for path in (layer / "pylambda").glob("python3.*"))
+    return found[-1] if found else "none"
+
+
+def publish_layer(out: Path, spec: LayerSpec, args: argparse.Namespace) -> int:
+    """Build, then publish build/layer.zip to each region with the permission asked for."""
+    from buildlib import publish
+
+    regions = [region.strip() for region in args.regions.split(",") if region.strip()]
+    if not regions:
+        raise BuildError("--regions: give at least one region, e.g. us-east-1,eu-west-1")
+    grant = publish.Grant(public=args.public, organization=args.organization, account=args.account)
+    session = publish.aws_session()
+    build_all(out, spec)
+    python = bundled_python(out / "layer")
+    name = args.layer_name or f"pylambda-python-{python.replace('.', '')}-{spec.arch}"
+    return publish.publish(
+        session,
+        out / "layer.zip",
+        name,
+        regions,
+        python=python,
+        arch=spec.arch,
+        grant=grant,
+        layers_json=out / "layers.json",
+    )
+
+
 def invoke(name: str, event: str, out: Path, spec: LayerSpec, *, handler: str, timeout: int) -> int:
     """Run one function once on the built layer; print its response and logs."""
     build_all(out, spec)
@@ -272,10 +324,39 @@ def invoke(name: str, event: str, out: Path, spec: LayerSpec, *, handler: str, t
     return 1 if result.failed or result.status != 200 else 0
 
 
+def _arch_from_sam(graph: Path, logical_id: str, fallback: str) -> str:
+    """The template's architecture for the layer; a $LAYER_ARCH that says otherwise is an error, not a guess."""
+    arch = sam_layer_arch(graph, logical_id)
+    if arch is None:
+        # `sam build PythonRuntimeLayer` (one resource) does not write the graph: say what is built instead.
+        print(f"build.py: no {logical_id} in {graph}: building the layer for {fallback} ($LAYER_ARCH)", file=sys.stderr)
+        return fallback
+    if arch not in interpreter.TRIPLES:
+        raise BuildError(f"sam build asks for architecture {arch!r}; known: {', '.join(sorted(interpreter.TRIPLES))}")
+    if os.environ.get("LAYER_ARCH", arch) != arch:
+        raise BuildError(
+            f"LAYER_ARCH={os.environ['LAYER_ARCH']} but the template's Architecture is {arch}:"
+            " set one, e.g. sam build --parameter-overrides Architecture=arm64"
+        )
+    return arch
+
+
+def _organization(value: str) -> str:
+    if not re.fullmatch(r"o-[a-z0-9]{10,32}", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an AWS Organization id (o- and 10 to 32 letters or digits)")
+    return value
+
+
+def _account(value: str) -> str:
+    if not re.fullmatch(r"\d{12}", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a 12-digit AWS account id")
+    return value
+
+
 # --- command line ---------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="build folder (default: build/)")
     parser.add_argument(
@@ -304,12 +385,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compile-with",
         type=Path,
+        default=os.environ.get("LAYER_COMPILE_WITH") or None,  # how `sam build` can pass it
         help="for a layer of another architecture than this machine's: a python3 of the bundled version that runs"
-        " here, to byte-compile it (default: this machine's pinned build of that version, downloaded once)",
+        " here, to byte-compile it (default: $LAYER_COMPILE_WITH, else this machine's pinned build of that version,"
+        " downloaded once)",
     )
     commands = parser.add_subparsers(dest="command")
     layer = commands.add_parser("layer", help="write the layer's files into a directory")
     layer.add_argument("--into", type=Path, required=True)
+    layer.add_argument(
+        "--sam-build-graph",
+        type=Path,
+        help="sam build's build.toml: the architecture it resolved for the layer named like --into wins over --arch",
+    )
     function = commands.add_parser("function", help="write one function's files into a directory")
     function.add_argument("name")
     function.add_argument("--into", type=Path, required=True)
@@ -318,24 +406,50 @@ def main(argv: list[str] | None = None) -> int:
     )
     dependencies.add_argument("requirements", type=Path, help="a pip requirements file")
     dependencies.add_argument("--into", type=Path, required=True)
+    dependencies.add_argument("--sam-build-graph", type=Path, help="as for layer")
     run = commands.add_parser("invoke", help="build, then invoke a function once under the emulator")
     run.add_argument("name", help="a directory under functions/")
     run.add_argument("event", nargs="?", default="{}", help="the event as JSON text (default: {})")
     run.add_argument("--event", dest="event_file", type=Path, help="read the event from this file")
     run.add_argument("--handler", default=DEFAULT_HANDLER, help=f"the _HANDLER (default: {DEFAULT_HANDLER})")
     run.add_argument("--timeout", type=int, default=10, help="the function timeout in seconds (default: 10)")
-    args = parser.parse_args(argv)
-
-    spec = LayerSpec(
-        args.python, args.arch, args.pins, allow_newer_glibc=args.allow_newer_glibc, compile_with=args.compile_with
+    release = commands.add_parser(
+        "publish", help="build, publish the layer to AWS regions (boto3, standard AWS settings), write layers.json"
     )
+    release.add_argument("--regions", required=True, help="comma-separated, e.g. us-east-1,eu-west-1")
+    # The build's --python and --arch, also taken after the command: `build.py publish --arch arm64 ...`.
+    release.add_argument("--python", default=argparse.SUPPRESS, help="as above")
+    release.add_argument("--arch", choices=sorted(interpreter.TRIPLES), default=argparse.SUPPRESS, help="as above")
+    release.add_argument(
+        "--layer-name",
+        help="default: pylambda-python-<version without dots or 'none'>-<arch>, e.g. pylambda-python-315-arm64",
+    )
+    who = release.add_mutually_exclusive_group()
+    who.add_argument("--public", action="store_true", help="let every AWS account use the published version")
+    who.add_argument(
+        "--organization", type=_organization, help="let the accounts of this AWS Organization (o-...) use it"
+    )
+    who.add_argument("--account", type=_account, help="let this 12-digit AWS account use it")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+
     try:
+        if args.command in ("layer", "deps") and args.sam_build_graph:
+            args.arch = _arch_from_sam(args.sam_build_graph, args.into.name, args.arch)
+        spec = LayerSpec(
+            args.python, args.arch, args.pins, allow_newer_glibc=args.allow_newer_glibc, compile_with=args.compile_with
+        )
         if args.command == "layer":
             build_layer(args.into, spec)
         elif args.command == "function":
             package_function(args.name, args.into)
         elif args.command == "deps":
             build_deps(args.requirements, args.into, spec)
+        elif args.command == "publish":
+            return publish_layer(args.out, spec, args)
         elif args.command == "invoke":
             event = args.event_file.read_text() if args.event_file else args.event
             return invoke(args.name, event, args.out, spec, handler=args.handler, timeout=args.timeout)

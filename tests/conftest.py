@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -24,8 +24,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "layer"))
 
 import build  # noqa: E402
-from buildlib import sid_root, standin  # noqa: E402
+from buildlib import BuildError, sid_root, standin  # noqa: E402
 from buildlib.emulator import Emulator  # noqa: E402
+from buildlib.localstack import LocalStack  # noqa: E402
+from buildlib.localstack import ensure_installed as ensure_localstack  # noqa: E402
+from buildlib.localstack import find_python as find_localstack_python  # noqa: E402
 
 # The runtime package imports its vendored urllib3; make sure it is unpacked.
 build.vendor()
@@ -151,3 +154,17 @@ def emulator(
         )
 
     return start
+
+
+@pytest.fixture(scope="session")
+def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """LocalStack in host mode, installed on first use (its own venv, on Python 3.12+), for this session."""
+    python = find_localstack_python()
+    if python is None:
+        pytest.skip("LocalStack needs Python 3.12 or newer: no python3.13/3.12 on PATH or in pyenv")
+    try:
+        installed = ensure_localstack(python)
+        with LocalStack(installed, tmp_path_factory.mktemp("localstack")) as stack:
+            yield stack
+    except BuildError as exc:
+        pytest.fail(str(exc), pytrace=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import build
+from buildlib import cache_dir, elf, interpreter, standin
 
 pytestmark = pytest.mark.sam
 SAM = str(Path(sys.executable).with_name("sam"))
@@ -62,3 +63,45 @@ def _differences(comparison: filecmp.dircmp[str]) -> list[str]:
     for sub in comparison.subdirs.values():
         found += _differences(sub)
     return found
+
+
+def test_sam_build_with_architecture_arm64_builds_an_arm64_layer(tmp_path: Path) -> None:
+    # Debian's arm64 CPython 3.11 in python-build-standalone's layout, byte-compiled with this machine's 3.11.
+    # SAM hands make nothing but ARTIFACTS_DIR: the parameter reaches build.py through SAM's build graph.
+    arm64 = standin.make_debian_tarball(tmp_path, standin.debian_usr("arm64", cache_dir() / "standins"))
+    done = sam(
+        *("build", "--template", "template.yaml", "--build-dir", str(tmp_path / "build")),
+        *("--parameter-overrides", "Architecture=arm64"),
+        LAYER_PYTHON=str(arm64),
+        LAYER_COMPILE_WITH=sys.executable,
+        LAYER_ALLOW_NEWER_GLIBC="1",  # bookworm's glibc is newer than Lambda's
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    python = tmp_path / "build" / "PythonRuntimeLayer" / "pylambda" / "python3.11" / "bin" / "python3"
+    assert elf.machine(python) == interpreter.TRIPLES["arm64"][1]
+    assert (python.parent.parent / "lib" / "python3.11" / "json" / "__pycache__" / "__init__.cpython-311.pyc").exists()
+    functions = ("EchoFunction", "FailFunction", "BatchFunction", "GreetFunction", "StreamFunction", "OrderFunction")
+    for logical_id in functions:
+        assert sorted(p.name for p in (tmp_path / "build" / logical_id).iterdir()) == ["app.py"]
+    # The dependency layer's compiled wheels are for the same architecture.
+    [core] = (tmp_path / "build" / "OrderDependencies").rglob("_pydantic_core*.so")
+    assert elf.machine(core) == interpreter.TRIPLES["arm64"][1]
+    graph = tmp_path / "build.toml"  # SAM writes it before running the targets
+    architectures = [
+        d["architecture"] for kind in build.tomllib.loads(graph.read_text()).values() for d in kind.values()
+    ]
+    assert architectures == ["arm64"] * 8  # the six functions and the two layers
+    assert build.sam_layer_arch(graph, "PythonRuntimeLayer") == "arm64"
+    assert build.sam_layer_arch(graph, "OrderDependencies") == "arm64"
+
+    # A LAYER_ARCH that contradicts the template stops the build rather than pick one.
+    layer = tmp_path / "build" / "PythonRuntimeLayer"
+    command = [sys.executable, str(build.ROOT / "build.py"), "--python", "none", "layer", "--into", str(layer)]
+    command += ["--sam-build-graph", str(graph)]
+    env = {**os.environ, "LAYER_ARCH": "x86_64"}
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "build.py: LAYER_ARCH=x86_64 but the template's Architecture is arm64:"
+        " set one, e.g. sam build --parameter-overrides Architecture=arm64"
+    )
