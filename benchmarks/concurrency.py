@@ -17,6 +17,7 @@ share count once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -38,11 +39,17 @@ def sleeps(event, context):
     time.sleep(0.1)
     return {"ok": True}
 
-def burns(event, context):
-    end = time.thread_time() + 0.02  # this thread's own CPU time
-    while time.thread_time() < end:
-        pass
+def naps(event, context):
+    time.sleep(0.5)
     return {"ok": True}
+
+def burns(event, context):
+    # A fixed amount of work (about 20 ms of one core here), not a fixed time:
+    # what switching threads or processes costs shows in the throughput.
+    total = 0
+    for number in range(370_000):
+        total += number * number
+    return {"ok": total > 0}
 """
 CASES = [
     ("sleep 100 ms", "app.sleeps", 1),
@@ -50,6 +57,7 @@ CASES = [
     ("sleep 100 ms", "app.sleeps", 32),
     ("burn 20 ms CPU", "app.burns", 8),
 ]
+ROUNDS = 6  # turns each runtime takes per case (see compare)
 RIC_BOOTSTRAP = """#!/bin/sh
 # awslambdaric on the layer's interpreter, with only its own packages on the path.
 root=${0%/*}
@@ -86,14 +94,22 @@ def pss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
-def drive(emulator: Emulator, clients: int, seconds: float) -> float:
-    """Invokes per second with ``clients`` threads each invoking back to back."""
+def drive(emulator: Emulator, clients: int, seconds: float) -> tuple[int, int, float]:
+    """Invokes served and "no free slot" answers, with ``clients`` threads each invoking back to back; and the time.
+
+    A client that gets Runtime.Unavailable (no slot back at `next` yet) tries
+    again at once, as a busy caller would: the count says how late slots
+    come back, in retries.
+    """
     served = [0] * clients
+    unavailable = [0] * clients
     stop = time.monotonic() + seconds
 
     def client(index: int) -> None:
         while time.monotonic() < stop:
-            if b"Runtime.Unavailable" not in emulator.invoke("{}").body:
+            if b"Runtime.Unavailable" in emulator.invoke("{}").body:
+                unavailable[index] += 1
+            else:
                 served[index] += 1
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
@@ -102,7 +118,42 @@ def drive(emulator: Emulator, clients: int, seconds: float) -> float:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(served) / (time.monotonic() - started)
+    return sum(served), sum(unavailable), time.monotonic() - started
+
+
+def compare(emulators: dict[str, Emulator], clients: int, seconds: float) -> dict[str, tuple[float, int]]:
+    """Invokes per second and "no free slot" answers for each runtime, driven in turns.
+
+    The machines this runs on are shared: the runtimes take turns of
+    ``seconds / ROUNDS``, in alternating order, so that a busy minute of a
+    neighbour weighs on both rather than on one.
+    """
+    totals = {name: [0, 0, 0.0] for name in emulators}
+    order = list(emulators)
+    for _ in range(ROUNDS):
+        for name in order:
+            served, unavailable, elapsed = drive(emulators[name], clients, seconds / ROUNDS)
+            totals[name][0] += served
+            totals[name][1] += unavailable
+            totals[name][2] += elapsed
+        order.reverse()
+    return {name: (served / elapsed, int(unavailable)) for name, (served, unavailable, elapsed) in totals.items()}
+
+
+def burst(emulator: Emulator, count: int) -> float:
+    """Seconds until ``count`` invokes sent at once have all been answered (a "no free slot" is tried again)."""
+
+    def one() -> None:
+        while b"Runtime.Unavailable" in emulator.invoke("{}").body:
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - started
 
 
 def ric_layer(layer: Path, into: Path) -> Path:
@@ -140,33 +191,51 @@ def main() -> None:
         (task_root / "app.py").write_text(HANDLERS)
         for label, handler, slots in CASES:
             row: dict[str, object] = {"handler": label, "concurrency": slots}
-            for name, layer in layers.items():
-                with Emulator(layer / "bootstrap", task_root, handler, max_concurrency=slots) as emulator:
+            with contextlib.ExitStack() as stack:
+                emulators = {
+                    name: stack.enter_context(Emulator(layer / "bootstrap", task_root, handler, max_concurrency=slots))
+                    for name, layer in layers.items()
+                }
+                for emulator in emulators.values():
                     drive(emulator, slots, 0.5)  # warm-up: every slot started and served once
-                    row[f"{name} invokes/s"] = drive(emulator, slots, args.seconds)
-                    pids = process_tree(emulator._process.pid if emulator._process else 0)
+                for name, (rate, unavailable) in compare(emulators, slots, args.seconds).items():
+                    row[f"{name} invokes/s"], row[f"{name} no free slot"] = rate, unavailable
+                    process = emulators[name]._process
+                    pids = process_tree(process.pid if process else 0)
                     row[f"{name} processes"] = len(pids)
                     row[f"{name} PSS MB"] = pss_mb(pids)
             rows.append(row)
+        bursts: dict[str, list[float]] = {}
+        for name, layer in layers.items():
+            with Emulator(layer / "bootstrap", task_root, "app.naps", max_concurrency=8) as emulator:
+                burst(emulator, 8)  # warm-up
+                bursts[name] = sorted(burst(emulator, 8) for _ in range(3))
 
     lines = [
         "| handler | concurrency | pylambda invokes/s | awslambdaric invokes/s | throughput ratio "
+        '| "no free slot" answers (pylambda, awslambdaric) '
         "| pylambda PSS (MB, processes) | awslambdaric PSS (MB, processes) | PSS ratio |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         ours, theirs = float(row["pylambda invokes/s"]), float(row["awslambdaric invokes/s"])  # type: ignore[arg-type]
         our_pss, their_pss = float(row["pylambda PSS MB"]), float(row["awslambdaric PSS MB"])  # type: ignore[arg-type]
         lines.append(
             f"| {row['handler']} | {row['concurrency']} | {ours:.1f} | {theirs:.1f} | {ours / theirs:.2f}x "
+            f"| {row['pylambda no free slot']}, {row['awslambdaric no free slot']} "
             f"| {our_pss:.1f} ({row['pylambda processes']}) | {their_pss:.1f} ({row['awslambdaric processes']}) "
             f"| {our_pss / their_pss:.2f}x |"
         )
+    lines.append("")
+    lines.append("8 invokes of a handler that sleeps 0.5 s, sent at once to 8 slots: all answered after (3 tries) ")
+    for name, seconds in bursts.items():
+        lines[-1] += f"{name} {', '.join(f'{s:.2f}' for s in seconds)} s; "
+    lines[-1] = lines[-1].rstrip("; ")
     text = "\n".join(lines)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "concurrency.md").write_text(text + "\n")
-    (args.out / "concurrency.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (args.out / "concurrency.json").write_text(json.dumps({"cases": rows, "bursts": bursts}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

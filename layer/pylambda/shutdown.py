@@ -27,4 +27,8 @@ def install() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Once is enough: a second SIGTERM (with several worker processes, the one
+    # passed on by the supervisor after the process group got its own) must
+    # not interrupt the shutdown hooks the first one started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Shutdown
