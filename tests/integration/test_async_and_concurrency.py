@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pylambda import concurrency
 
 from buildlib.emulator import Emulator, InvokeResult
 
@@ -80,21 +82,23 @@ def test_sync_handlers_never_import_asyncio(emulator: Start, task_root: TaskRoot
 # --- several invokes at once -------------------------------------------------------------------------
 
 CONCURRENT = """
-import asyncio, logging, os, threading, time
+import asyncio, atexit, logging, os, threading, time
 logging.getLogger().setLevel(logging.INFO)
+atexit.register(lambda: print(f"atexit hook ran in {os.getpid()}", flush=True))
 
 def handler(event, context):
-    logging.info("start %s", event["n"])
+    logging.info("start %s in %s", event["n"], os.getpid())
     time.sleep(event.get("sleep", 0.3))
     logging.info("end %s", event["n"])
     return {"n": event["n"], "request_id": context.aws_request_id, "pid": os.getpid(),
             "thread": threading.current_thread().name}
 
 async def async_handler(event, context):
-    logging.info("start %s", event["n"])
+    logging.info("start %s in %s", event["n"], os.getpid())
     await asyncio.sleep(0.3)
     logging.info("end %s", event["n"])
-    return {"n": event["n"], "request_id": context.aws_request_id, "loop": id(asyncio.get_running_loop())}
+    return {"n": event["n"], "request_id": context.aws_request_id, "pid": os.getpid(),
+            "loop": id(asyncio.get_running_loop())}
 """
 
 needs_root = pytest.mark.skipif(os.getuid() != 0, reason="managed-instances mode needs a mount namespace (root)")
@@ -129,12 +133,82 @@ def test_slots_serve_invokes_at_once_with_their_own_request_ids_in_the_logs(
         logs = em.wait_for_output('"end 7"')
     assert sorted(a["n"] for a in answers) == list(range(8))
     assert elapsed < 1.5, f"8 invokes of 0.3 s took {elapsed:.2f} s: not concurrent"
-    if handler == "app.async_handler":
-        assert len({a["loop"] for a in answers}) == 1
-    else:
-        assert len({a["pid"] for a in answers}) == 1
+    # 8 invokes at once fill every slot, so every worker process serves some.
+    assert len({a["pid"] for a in answers}) == concurrency.worker_count(8)
+    if handler == "app.async_handler":  # one loop per worker process, whatever the invoke's thread
+        assert len({(a["pid"], a["loop"]) for a in answers}) == concurrency.worker_count(8)
     records = [json.loads(line) for line in logs.splitlines() if line.startswith('{"timestamp"')]
     by_message = {record["message"]: record["requestId"] for record in records}
     for answer in answers:  # interleaved lines, each tagged with its own invoke
-        assert by_message[f"start {answer['n']}"] == answer["request_id"]
+        assert by_message[f"start {answer['n']} in {answer['pid']}"] == answer["request_id"]
         assert by_message[f"end {answer['n']}"] == answer["request_id"]
+
+
+def workers_of(supervisor: int) -> set[int]:
+    """The runtime's worker processes: the children of the process the emulator started."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+@needs_root
+def test_a_killed_worker_fails_its_invoke_and_is_replaced_and_every_slot_serves_again(
+    bundled_build_dir: Path, task_root: TaskRoot
+) -> None:
+    root = task_root({"app.py": CONCURRENT})
+    with Emulator(bundled_build_dir / "layer" / "bootstrap", root, "app.handler", max_concurrency=8, timeout=2) as em:
+        invoke_all(em, [{"n": -1, "sleep": 0}])  # the runtime is up
+        supervisor = em.runtime_pid()
+        assert supervisor is not None
+        before = workers_of(supervisor)
+        with ThreadPoolExecutor(1) as pool:
+            doomed = pool.submit(em.invoke, json.dumps({"n": 0, "sleep": 30}))
+            logs = em.wait_for_output('"start 0 in ')
+            victim = int(logs.split('"start 0 in ')[1].split('"')[0])
+            os.kill(victim, signal.SIGKILL)
+            failed = doomed.result(timeout=20)
+        deadline = time.monotonic() + 5
+        while len(workers_of(supervisor)) < len(before) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        after = workers_of(supervisor)
+        first = invoke_all(em, [{"n": n, "sleep": 0.2} for n in range(1, 9)])
+        then = invoke_all(em, [{"n": n, "sleep": 0.2} for n in range(9, 17)])
+        logs = em.wait_for_output("starting another")
+        assert em.runtime_pid() == supervisor  # the runtime itself was never restarted
+    assert failed.failed, failed.body
+    assert victim in before and victim not in after
+    assert len(after) == len(before), "the killed worker was not replaced"
+    # The emulator still hands one invoke to each `next` the killed worker had
+    # waiting on its idle slots ("Cancelled /next", then "Failed to send Invoke
+    # to Runtime" in its log) and answers it Runtime.Unknown; after that, all serve.
+    lost = [a for a in first if a == {"errorType": "Runtime.Unknown"}]
+    assert len(lost) <= concurrency.shares(8, len(before))[0] - 1
+    assert all("n" in a for a in first if a not in lost), first
+    assert sorted(a["n"] for a in then) == list(range(9, 17))
+    assert {a["pid"] for a in first + then if a not in lost} <= after
+    assert f"pylambda: worker {victim} was killed by signal 9; starting another" in logs
+
+
+@needs_root
+def test_sigterm_reaches_every_worker_and_runs_their_atexit_hooks(bundled_build_dir: Path, task_root: TaskRoot) -> None:
+    root = task_root({"app.py": CONCURRENT})
+    with Emulator(bundled_build_dir / "layer" / "bootstrap", root, "app.handler", max_concurrency=8) as em:
+        invoke_all(em, [{"n": -1, "sleep": 0}])
+        supervisor = em.runtime_pid()
+        assert supervisor is not None
+        workers = workers_of(supervisor)
+        os.kill(supervisor, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{supervisor}").exists() and _state(supervisor) != "Z" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        logs = em.wait_for_output(f"atexit hook ran in {max(workers)}")
+    assert time.monotonic() < deadline, "the runtime did not exit within 5 s of SIGTERM"
+    assert {f"atexit hook ran in {pid}" for pid in workers} <= set(logs.splitlines())
+    assert f"atexit hook ran in {supervisor}" not in logs  # it served no invoke
+    assert "Traceback" not in logs
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
