@@ -1,17 +1,19 @@
-"""Multi-concurrency (Lambda Managed Instances): pylambda's threads against awslambdaric's processes.
+"""Multi-concurrency (Lambda Managed Instances): pylambda's workers of threads against awslambdaric's processes.
 
     ./dev python benchmarks/concurrency.py [--seconds 3] [--out benchmarks/results]   (as root)
 
 Runs the emulator in its managed-instances mode (AWS_LAMBDA_MAX_CONCURRENCY)
 with each runtime as /opt/bootstrap, on the same bundled interpreter, and
-drives it with as many client threads as there are slots, for --seconds at
-each concurrency. Handlers: one that sleeps 100 ms (waiting on I/O, as most
-Lambda handlers do) at concurrency 1, 8 and 32, and one that burns 20 ms of
-CPU at concurrency 8 (what threads cost a CPU-bound handler). Reports
-throughput (invokes per second; the emulator's Runtime.Unavailable, a slot
-not back at `next` yet, is retried and not counted) and the runtime's total
-memory: the sum of Pss over its process tree, so pages that forked workers
-share count once.
+drives it with as many client threads as there are slots, for --seconds per
+runtime at each concurrency, the two runtimes taking turns (see compare).
+Handlers: one that sleeps 100 ms (waiting on I/O, as most Lambda handlers do)
+at concurrency 1, 8 and 32, and one that does about 20 ms of CPU work at
+concurrency 8. Reports throughput (invokes per second), the emulator's "no
+free slot" answers (Runtime.Unavailable: every slot busy or not back at
+`next` yet; the client tries again at once, so the count measures how late
+slots come back), and the runtime's total memory: the sum of Pss over its
+process tree, so pages that forked workers share count once. Last, the wall
+time of 8 invokes of a 0.5 s sleep sent at once to 8 slots.
 """
 
 from __future__ import annotations

@@ -144,10 +144,10 @@ class _Supervisor:
         try:
             while self.workers:
                 replace = self.reap()
-                if replace is not None and self.fork(replace) == 0:
+                if replace is not None and not self.stopping and self.fork(replace) == 0:
                     return self.first_slots[replace], self.shares[replace]
         except KeyboardInterrupt:  # Ctrl-C in a local run: the workers got it too
-            self.stopping = True
+            self.stopping, self.status = True, 130
             while self.workers:
                 self.reap()
         # The user's shutdown hooks have run in the workers, which served the
@@ -161,7 +161,8 @@ class _Supervisor:
         pid = os.fork()
         if pid == 0:
             os.close(self.lifeline)
-            signal.signal(signal.SIGTERM, self.on_sigterm)
+            if self.on_sigterm is not None:
+                signal.signal(signal.SIGTERM, self.on_sigterm)
             return 0
         self.workers[pid] = (index, time.monotonic())
         return pid
@@ -169,7 +170,7 @@ class _Supervisor:
     def reap(self) -> int | None:
         """Wait for a worker to end; the index of one to replace, if it should be."""
         pid, status = os.wait()
-        if pid not in self.workers:  # a process the handler started and left behind
+        if pid not in self.workers:  # a process user code started at import, before the fork
             return None
         index, started = self.workers.pop(pid)
         if self.stopping:
@@ -180,12 +181,12 @@ class _Supervisor:
             return None
         sys.stderr.write(f"pylambda: worker {pid} was killed by signal {os.WTERMSIG(status)}; starting another\n")
         if time.monotonic() - started < RESPAWN_PAUSE:
-            time.sleep(RESPAWN_PAUSE)
+            time.sleep(RESPAWN_PAUSE)  # (a SIGTERM meanwhile sets self.stopping: no replacement then)
         return index
 
     def stop(self, *signal_args: object) -> None:
         """SIGTERM (or the runtime's end): pass it on to every worker, then wait for them to finish."""
         self.stopping = True
-        for pid in self.workers:
+        for pid in list(self.workers):
             with contextlib.suppress(ProcessLookupError):  # already gone, and about to be reaped
                 os.kill(pid, signal.SIGTERM)
