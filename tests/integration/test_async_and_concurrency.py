@@ -153,10 +153,10 @@ def workers_of(supervisor: int) -> set[int]:
 
 @needs_root
 def test_a_killed_worker_fails_its_invoke_and_is_replaced_and_every_slot_serves_again(
-    bundled_build_dir: Path, task_root: TaskRoot
+    emulator: Start, task_root: TaskRoot
 ) -> None:
     root = task_root({"app.py": CONCURRENT})
-    with Emulator(bundled_build_dir / "layer" / "bootstrap", root, "app.handler", max_concurrency=8, timeout=2) as em:
+    with emulator(root, "app.handler", timeout=2, max_concurrency=8) as em:
         invoke_all(em, [{"n": -1, "sleep": 0}])  # the runtime is up
         supervisor = em.runtime_pid()
         assert supervisor is not None
@@ -190,9 +190,9 @@ def test_a_killed_worker_fails_its_invoke_and_is_replaced_and_every_slot_serves_
 
 
 @needs_root
-def test_sigterm_reaches_every_worker_and_runs_their_atexit_hooks(bundled_build_dir: Path, task_root: TaskRoot) -> None:
+def test_sigterm_reaches_every_worker_and_runs_their_atexit_hooks(emulator: Start, task_root: TaskRoot) -> None:
     root = task_root({"app.py": CONCURRENT})
-    with Emulator(bundled_build_dir / "layer" / "bootstrap", root, "app.handler", max_concurrency=8) as em:
+    with emulator(root, "app.handler", max_concurrency=8) as em:
         invoke_all(em, [{"n": -1, "sleep": 0}])
         supervisor = em.runtime_pid()
         assert supervisor is not None
