@@ -145,6 +145,11 @@ def test_slots_serve_invokes_at_once_with_their_own_request_ids_in_the_logs(
         assert by_message[f"end {answer['n']}"] == answer["request_id"]
 
 
+needs_workers = pytest.mark.skipif(
+    concurrency.worker_count(8) == 1, reason="one usable core (or no GIL): the runtime stays one process"
+)
+
+
 def workers_of(supervisor: int) -> set[int]:
     """The runtime's worker processes: the children of the process the emulator started."""
     children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
@@ -152,6 +157,7 @@ def workers_of(supervisor: int) -> set[int]:
 
 
 @needs_root
+@needs_workers
 def test_a_killed_worker_fails_its_invoke_and_is_replaced_and_every_slot_serves_again(
     emulator: Start, task_root: TaskRoot
 ) -> None:
@@ -190,6 +196,7 @@ def test_a_killed_worker_fails_its_invoke_and_is_replaced_and_every_slot_serves_
 
 
 @needs_root
+@needs_workers
 def test_sigterm_reaches_every_worker_and_runs_their_atexit_hooks(emulator: Start, task_root: TaskRoot) -> None:
     root = task_root({"app.py": CONCURRENT})
     with emulator(root, "app.handler", max_concurrency=8) as em:
