@@ -59,7 +59,6 @@ CASES = [
     ("sleep 100 ms", "app.sleeps", 32),
     ("burn 20 ms CPU", "app.burns", 8),
 ]
-ROUNDS = 6  # turns each runtime takes per case (see compare)
 RIC_BOOTSTRAP = """#!/bin/sh
 # awslambdaric on the layer's interpreter, with only its own packages on the path.
 root=${0%/*}
@@ -123,18 +122,18 @@ def drive(emulator: Emulator, clients: int, seconds: float) -> tuple[int, int, f
     return sum(served), sum(unavailable), time.monotonic() - started
 
 
-def compare(emulators: dict[str, Emulator], clients: int, seconds: float) -> dict[str, tuple[float, int]]:
+def compare(emulators: dict[str, Emulator], clients: int, seconds: float, rounds: int) -> dict[str, tuple[float, int]]:
     """Invokes per second and "no free slot" answers for each runtime, driven in turns.
 
     The machines this runs on are shared: the runtimes take turns of
-    ``seconds / ROUNDS``, in alternating order, so that a busy minute of a
+    ``seconds / rounds``, in alternating order, so that a busy minute of a
     neighbour weighs on both rather than on one.
     """
     totals = {name: [0, 0, 0.0] for name in emulators}
     order = list(emulators)
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for name in order:
-            served, unavailable, elapsed = drive(emulators[name], clients, seconds / ROUNDS)
+            served, unavailable, elapsed = drive(emulators[name], clients, seconds / rounds)
             totals[name][0] += served
             totals[name][1] += unavailable
             totals[name][2] += elapsed
@@ -170,6 +169,8 @@ def ric_layer(layer: Path, into: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="driving time per case (default: 3)")
+    parser.add_argument("--rounds", type=int, default=6, help="turns each runtime takes per case (default: 6)")
+    parser.add_argument("--bursts", type=int, default=3, help="tries of the 8 x 0.5 s burst (default: 3)")
     parser.add_argument("--python", help="interpreter source for the layer (default: the offline stand-in)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
@@ -200,7 +201,7 @@ def main() -> None:
                 }
                 for emulator in emulators.values():
                     drive(emulator, slots, 0.5)  # warm-up: every slot started and served once
-                for name, (rate, unavailable) in compare(emulators, slots, args.seconds).items():
+                for name, (rate, unavailable) in compare(emulators, slots, args.seconds, args.rounds).items():
                     row[f"{name} invokes/s"], row[f"{name} no free slot"] = rate, unavailable
                     process = emulators[name]._process
                     pids = process_tree(process.pid if process else 0)
@@ -211,7 +212,7 @@ def main() -> None:
         for name, layer in layers.items():
             with Emulator(layer / "bootstrap", task_root, "app.naps", max_concurrency=8) as emulator:
                 burst(emulator, 8)  # warm-up
-                bursts[name] = sorted(burst(emulator, 8) for _ in range(3))
+                bursts[name] = sorted(burst(emulator, 8) for _ in range(args.bursts))
 
     lines = [
         "| handler | concurrency | pylambda invokes/s | awslambdaric invokes/s | throughput ratio "
@@ -229,7 +230,7 @@ def main() -> None:
             f"| {our_pss / their_pss:.2f}x |"
         )
     lines.append("")
-    lines.append("8 invokes of a handler that sleeps 0.5 s, sent at once to 8 slots: all answered after (3 tries) ")
+    lines.append("8 invokes of a handler that sleeps 0.5 s, sent at once to 8 slots: all answered after ")
     for name, seconds in bursts.items():
         lines[-1] += f"{name} {', '.join(f'{s:.2f}' for s in seconds)} s; "
     lines[-1] = lines[-1].rstrip("; ")

@@ -33,6 +33,7 @@ def test_comparison_benchmark_runs_all_contestants_and_writes_its_table(tmp_path
 @pytest.mark.skipif(os.getuid() != 0, reason="the emulator's managed-instances mode needs a mount namespace (root)")
 def test_concurrency_benchmark_runs_both_runtimes_at_every_concurrency(tmp_path: Path) -> None:
     command = [sys.executable, str(build.ROOT / "benchmarks" / "concurrency.py"), "--seconds", "0.3"]
+    command += ["--rounds", "1", "--bursts", "1"]
     done = subprocess.run([*command, "--out", str(tmp_path)], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     document = json.loads((tmp_path / "concurrency.json").read_text())
@@ -48,4 +49,4 @@ def test_concurrency_benchmark_runs_both_runtimes_at_every_concurrency(tmp_path:
         assert row["pylambda processes"] == (1 if workers == 1 else workers + 1)
         assert row["awslambdaric processes"] == row["concurrency"] + 1
         assert row["pylambda no free slot"] >= 0 and row["awslambdaric no free slot"] >= 0
-    assert all(len(seconds) == 3 and min(seconds) > 0.5 for seconds in document["bursts"].values())
+    assert all(len(seconds) == 1 and min(seconds) > 0.5 for seconds in document["bursts"].values())
