@@ -15,6 +15,7 @@ the clients on it) and interleave at each ``await``.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,6 +28,7 @@ from . import request_context
 _T = TypeVar("_T")
 _loop: asyncio.AbstractEventLoop | None = None
 _concurrent = False
+_creating = threading.Lock()
 
 
 def serve_concurrently() -> None:
@@ -73,22 +75,27 @@ async def _next(generator: AsyncIterator[_T]) -> tuple[bool, Any]:
 
 
 def _the_loop() -> asyncio.AbstractEventLoop:
+    if _loop is not None and not _loop.is_closed():
+        return _loop
+    # Slot threads may ask for the first time at once: exactly one loop (and loop thread) per process.
+    with _creating:
+        return _loop if _loop is not None and not _loop.is_closed() else _new_loop()
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
     global _loop
+    import asyncio
+
+    # The loop user code made current at import, if any: its clients are bound to it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            _loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:  # none set (Python 3.14 no longer makes one here)
+            _loop = None
     if _loop is None or _loop.is_closed():
-        import asyncio
-
-        # The loop user code made current at import, if any: its clients are bound to it.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            try:
-                _loop = asyncio.get_event_loop_policy().get_event_loop()
-            except RuntimeError:  # none set (Python 3.14 no longer makes one here)
-                _loop = None
-        if _loop is None or _loop.is_closed():
-            _loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(_loop)
-        if _concurrent:
-            import threading
-
-            threading.Thread(target=_loop.run_forever, name="pylambda-event-loop", daemon=True).start()
+        _loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_loop)
+    if _concurrent:
+        threading.Thread(target=_loop.run_forever, name="pylambda-event-loop", daemon=True).start()
     return _loop
