@@ -10,10 +10,13 @@ runtime on ``runtime_python`` (which ``emulator`` uses) are skipped then, with t
 
 from __future__ import annotations
 
+import http.server
 import os
+import ssl
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -168,3 +171,31 @@ def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]
             yield stack
     except BuildError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+ServeTLS = Callable[[type[http.server.BaseHTTPRequestHandler]], tuple[Path, int]]
+
+
+@pytest.fixture(scope="session")
+def serve_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeTLS]:
+    """Start HTTPS servers on loopback with a self-signed certificate for localhost: (the certificate, the port)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
+    request += ["-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run(request, check=True, capture_output=True)
+    cert.chmod(0o644)
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(handler: type[http.server.BaseHTTPRequestHandler]) -> tuple[Path, int]:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return cert, server.server_address[1]
+
+    yield start
+    for server in servers:
+        server.shutdown()

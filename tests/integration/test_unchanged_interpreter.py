@@ -16,11 +16,9 @@ import http.server
 import importlib.metadata
 import json
 import shutil
-import ssl
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -108,22 +106,8 @@ class _TLSHandler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
-    """An HTTPS server on loopback with a self-signed certificate for localhost: (its certificate, its port)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
-    request += ["-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)]
-    subprocess.run(request, check=True, capture_output=True)
-    cert.chmod(0o644)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TLSHandler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield cert, server.server_address[1]
-    server.shutdown()
+def tls_server(serve_tls: Callable[..., tuple[Path, int]]) -> tuple[Path, int]:
+    return serve_tls(_TLSHandler)
 
 
 @pytest.fixture(scope="module")
