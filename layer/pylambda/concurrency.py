@@ -10,33 +10,29 @@ each serving its share as threads: CPU-bound handlers use every core, and memory
 not the slots. The workers are forked after init, so the imported handler and
 whatever it built at import are shared copy-on-write, not imported again.
 
-The process Lambda started stays as a supervisor: it replaces a worker that a
-signal kills (the OOM killer, a crash in a C extension), passes SIGTERM on to
-every worker, which runs the user's shutdown hooks there (where the invokes'
-state is), and exits when they have. A worker that exits with a status of its
-own (the Runtime API lost) ends the runtime with that status, as the
-single-process runtime would.
-
-With one usable core, or an interpreter whose GIL is off (free-threaded
-CPython), one process of threads uses every core there is: no fork.
+The process Lambda started never serves an invoke itself: it supervises the
+workers (see supervisor), so that a handler that kills its process costs only
+that process's invokes, answered at once. With one usable core, or an
+interpreter whose GIL is off (free-threaded CPython), one worker of threads
+uses every core there is, and it is still supervised: one more process costs
+about a megabyte of memory of its own and buys that isolation.
 asyncio handlers run on one shared loop per process (see event_loop).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal  # already loaded: shutdown uses it
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NoReturn
 
-from . import event_loop, logs, request_context, shutdown
+from . import event_loop, request_context, shutdown, supervisor
 
 if TYPE_CHECKING:
     import queue
+
+    from .runtime_api import RuntimeAPIClient
 
 # A slot thread back from its handler takes the GIL again at each system call
 # on its way back to `next` (send the result, read the answer, send `next`),
@@ -48,10 +44,6 @@ if TYPE_CHECKING:
 # measured in benchmarks/concurrency.py, see the README.
 WORKERS_PER_CORE = 2
 SWITCH_INTERVAL = 0.0005
-
-# A worker that dies sooner than this after its start is replaced only after
-# this long: a worker that cannot live must not make the supervisor spin.
-RESPAWN_PAUSE = 1.0
 
 
 def slots(environ: Mapping[str, str]) -> int:
@@ -68,7 +60,7 @@ def worker_count(slot_count: int) -> int:
     if is_gil_enabled is not None and not is_gil_enabled():
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if cores == 1:  # processes would add no CPU, only memory
+    if cores == 1:  # more processes would add no CPU, only memory
         return 1
     return min(slot_count, WORKERS_PER_CORE * cores)
 
@@ -78,115 +70,44 @@ def shares(slot_count: int, workers: int) -> list[int]:
     return [slot_count // workers + (index < slot_count % workers) for index in range(workers)]
 
 
-def run_loops(count: int, loop: Callable[[], object]) -> NoReturn:
-    """Serve ``count`` slots, each running ``loop``, until one fails; raise its failure here.
+def run_loops(count: int, loop: Callable[[supervisor.Slot], object], address: str, api: RuntimeAPIClient) -> NoReturn:
+    """Serve ``count`` slots in worker processes, each slot running ``loop``, until one fails; raise its failure.
 
-    With several workers this returns (raises) only in a worker, whose stack
-    is the caller's: a worker ends the way the single-process runtime does.
+    This returns (raises) only in a worker, whose stack is the caller's: a
+    worker ends the way the single-process runtime does. ``api`` is what the
+    supervisor fails a dead worker's invokes through.
     """
     import queue  # here, not at the top: one invoke at a time never needs it
 
     request_context.serve_concurrently()
     event_loop.serve_concurrently()
-    workers = worker_count(count)
+    worker_shares = shares(count, worker_count(count))
+    table = supervisor.SlotTable(address, count, len(worker_shares))
+    worker = supervisor.Supervisor(api, worker_shares, table).fork_and_supervise()
+    first, count = sum(worker_shares[:worker]), worker_shares[worker]
     failures: queue.SimpleQueue[BaseException] = queue.SimpleQueue()
-    first = 0
-    if workers > 1:
-        first, count = _Supervisor(shares(count, workers)).fork_and_supervise()
-        # The supervisor's end of this pipe closes when it dies: then stop too.
-        threading.Thread(target=_watch_supervisor, args=(failures,), name="pylambda-watch", daemon=True).start()
+    # The supervisor's end of this pipe closes when it dies: then stop too.
+    watch = threading.Thread(target=supervisor.watch_supervisor, args=(failures.put,), name="pylambda-watch")
+    watch.daemon = True
+    watch.start()
 
     if count > 1:
         sys.setswitchinterval(SWITCH_INTERVAL)
 
-    def guarded() -> None:
+    def guarded(slot: supervisor.Slot) -> None:
         try:
-            loop()
+            loop(slot)
         except BaseException as exc:  # handed to the main thread, which decides
             failures.put(exc)
 
     for index in range(first, first + count):
-        threading.Thread(target=guarded, name=f"pylambda-slot-{index}", daemon=True).start()
+        slot = table.slot(index)
+        threading.Thread(target=guarded, args=(slot,), name=f"pylambda-slot-{index}", daemon=True).start()
     # The main thread only waits, so that signals (SIGTERM) are handled where
     # the runtime can act on them.
-    raise failures.get()
-
-
-_lifeline = -1  # a worker's read end of a pipe only the supervisor writes to
-
-
-def _watch_supervisor(failures: queue.SimpleQueue[BaseException]) -> None:
-    """Block until the supervisor is gone (end of file on the lifeline), then end this worker cleanly."""
-    while os.read(_lifeline, 1):
-        pass
-    failures.put(shutdown.Shutdown())
-
-
-class _Supervisor:
-    """The process Lambda started, once the handler is loaded: forks the workers and keeps them running."""
-
-    def __init__(self, worker_shares: list[int]) -> None:
-        self.shares = worker_shares
-        self.first_slots = [sum(worker_shares[:index]) for index in range(len(worker_shares))]
-        self.workers: dict[int, tuple[int, float]] = {}  # pid -> (worker index, when it started)
-        self.stopping = False
-        self.status = 0  # the runtime's exit status
-        self.on_sigterm = signal.getsignal(signal.SIGTERM)  # the runtime's, or the user's: the workers keep it
-
-    def fork_and_supervise(self) -> tuple[int, int]:
-        """In a worker: return its first slot's number and its slot count. In the supervisor: never return."""
-        global _lifeline
-        _lifeline, self.lifeline = os.pipe()
-        for index in range(len(self.shares)):
-            if self.fork(index) == 0:
-                return self.first_slots[index], self.shares[index]
-        signal.signal(signal.SIGTERM, self.stop)
-        try:
-            while self.workers:
-                replace = self.reap()
-                if replace is not None and not self.stopping and self.fork(replace) == 0:
-                    return self.first_slots[replace], self.shares[replace]
-        except KeyboardInterrupt:  # Ctrl-C in a local run: the workers got it too
-            self.stopping, self.status = True, 130
-            while self.workers:
-                self.reap()
-        # The user's shutdown hooks have run in the workers, which served the
-        # invokes; the supervisor served none, so it leaves without running them again.
-        logs.flush()
-        os._exit(self.status)
-
-    def fork(self, index: int) -> int:
-        """Start worker ``index``; 0 in the new worker."""
-        logs.flush()  # nothing buffered may be written twice
-        pid = os.fork()
-        if pid == 0:
-            os.close(self.lifeline)
-            if self.on_sigterm is not None:
-                signal.signal(signal.SIGTERM, self.on_sigterm)
-            return 0
-        self.workers[pid] = (index, time.monotonic())
-        return pid
-
-    def reap(self) -> int | None:
-        """Wait for a worker to end; the index of one to replace, if it should be."""
-        pid, status = os.wait()
-        if pid not in self.workers:  # a process user code started at import, before the fork
-            return None
-        index, started = self.workers.pop(pid)
-        if self.stopping:
-            return None
-        if not os.WIFSIGNALED(status):  # it ended itself: the runtime is over
-            self.status = os.waitstatus_to_exitcode(status)
-            self.stop()
-            return None
-        sys.stderr.write(f"pylambda: worker {pid} was killed by signal {os.WTERMSIG(status)}; starting another\n")
-        if time.monotonic() - started < RESPAWN_PAUSE:
-            time.sleep(RESPAWN_PAUSE)  # (a SIGTERM meanwhile sets self.stopping: no replacement then)
-        return index
-
-    def stop(self, *signal_args: object) -> None:
-        """SIGTERM (or the runtime's end): pass it on to every worker, then wait for them to finish."""
-        self.stopping = True
-        for pid in list(self.workers):
-            with contextlib.suppress(ProcessLookupError):  # already gone, and about to be reaped
-                os.kill(pid, signal.SIGTERM)
+    failure = failures.get()
+    # SIGTERM and Ctrl-C end this worker only; anything else a slot raises
+    # (the Runtime API lost) ends the runtime, which the supervisor is told.
+    if not isinstance(failure, (shutdown.Shutdown, KeyboardInterrupt)):
+        table.mark_runtime_exit(worker)
+    raise failure

@@ -49,13 +49,24 @@ def run(awaitable: Awaitable[_T]) -> _T:
     import asyncio
 
     task = _as_invoke(request_context.current(), awaitable)
-    return asyncio.run_coroutine_threadsafe(task, _the_loop()).result()
+    returned, outcome = asyncio.run_coroutine_threadsafe(task, _the_loop()).result()
+    if not returned:
+        raise outcome
+    return outcome  # type: ignore[no-any-return]
 
 
-async def _as_invoke(ids: tuple[str, str | None, str | None], awaitable: Awaitable[_T]) -> _T:
-    """Await on the loop's thread with the ids of the invoke that asked (a task's context is its own)."""
+async def _as_invoke(ids: tuple[str, str | None, str | None], awaitable: Awaitable[_T]) -> tuple[bool, Any]:
+    """Await on the loop's thread with the ids of the invoke that asked (a task's context is its own).
+
+    A handler's sys.exit() (or Ctrl-C) raised in a task propagates out of the
+    loop and would stop it for every invoke that shares it: it is handed back
+    to the invoke's own thread instead, which reports it as that invoke's error.
+    """
     request_context.adopt(ids)
-    return await awaitable
+    try:
+        return True, await awaitable
+    except (SystemExit, KeyboardInterrupt) as exc:
+        return False, exc
 
 
 def iterate(generator: AsyncIterator[_T]) -> Iterator[_T]:

@@ -36,7 +36,9 @@ def main(layer_root: str) -> int:
         handler = initialise(api, layer_root)
         function = FunctionInfo(os.environ)
         if (count := concurrency.slots(os.environ)) > 1:  # Lambda Managed Instances
-            concurrency.run_loops(count, lambda: serve_forever(RuntimeAPIClient(address), handler, function))
+            concurrency.run_loops(
+                count, lambda slot: serve_forever(RuntimeAPIClient(address, slot), handler, function), address, api
+            )
         serve_forever(api, handler, function)
     except RuntimeAPIError as exc:
         return _fatal(f"lost the Runtime API at {address}: {exc}")

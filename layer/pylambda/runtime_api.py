@@ -17,9 +17,10 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -29,8 +30,10 @@ from ._vendor.urllib3.exceptions import HTTPError
 if TYPE_CHECKING:
     from .context import Headers
     from .errors import ErrorDocument
+    from .supervisor import Slot
 
 _BASE = "/2018-06-01/runtime"
+_NEXT = f"{_BASE}/invocation/next"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 ERROR_BODY_HEADER = "Lambda-Runtime-Function-Error-Body"
 
@@ -66,20 +69,33 @@ class Invocation:
 
 
 class RuntimeAPIClient:
-    """Speaks the Runtime API over one reusable connection."""
+    """Speaks the Runtime API over one reusable connection.
 
-    def __init__(self, address: str) -> None:
-        host, _, port = address.rpartition(":")
+    A slot of a worker process (Lambda Managed Instances) starts on the
+    connection its supervisor opened, and tells its slot what it does: see
+    ``supervisor``.
+    """
+
+    def __init__(self, address: str, slot: Slot | None = None) -> None:
         # No timeout: `next` blocks for as long as there is no event, and
         # Lambda freezes the process meanwhile.
-        self._connection = HTTPConnection(host.strip("[]"), int(port), timeout=None)
+        self._connection = HTTPConnection(*_host_and_port(address), timeout=None)
         self._answered = False
+        self._slot = slot
+        if slot is not None:
+            self._connection.sock = slot.socket
 
     def next_invocation(self) -> Invocation:
         """Block until Lambda has an event for this runtime; retry a failing API a few times, then give up."""
+        slot = self._slot
         for delay in (*NEXT_RETRY_DELAYS, None):
             try:
-                response = self._call("GET", f"{_BASE}/invocation/next")
+                if slot is None:
+                    response = self._call("GET", _NEXT)
+                elif slot.resumes_next():  # sent by a worker that died before the answer came
+                    response = self._receive("GET", _NEXT)
+                else:
+                    response = self._call("GET", _NEXT, sent=slot.waiting)
                 break
             except RuntimeAPIError as exc:
                 if delay is None or not self._answered:
@@ -90,6 +106,8 @@ class RuntimeAPIClient:
         request_id = headers.get("Lambda-Runtime-Aws-Request-Id")
         if not request_id:
             raise RuntimeAPIError("the Runtime API sent an event without a request id")
+        if slot is not None:
+            slot.taken(request_id)
         return Invocation(request_id, body, headers)
 
     def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
@@ -116,19 +134,39 @@ class RuntimeAPIClient:
         self._call("POST", path, json.dumps(error, ensure_ascii=False).encode(), headers)
 
     def _call(
-        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        sent: Callable[[], None] | None = None,
     ) -> tuple[http.client.HTTPMessage, bytes]:
-        """One request and its whole answer: (headers, body)."""
+        """One request and its whole answer: (headers, body). ``sent`` is called once the request is out."""
         connection = self._ready_connection()
         try:
             # http.client's request and getresponse, on urllib3's connection:
             # urllib3's overrides would build its request options and wrap
             # the answer in its own response, which this client never needs.
             http.client.HTTPConnection.request(connection, method, path, body, headers or {})
+            if sent is not None:
+                sent()
             response = http.client.HTTPConnection.getresponse(connection)
             data = response.read()
         except (OSError, http.client.HTTPException, HTTPError) as exc:
             raise self._failed(method, path, exc) from None
+        self._check(method, path, response.status, data)
+        return response.msg, data
+
+    def _receive(self, method: str, path: str) -> tuple[http.client.HTTPMessage, bytes]:
+        """The answer to a request another process sent on this connection."""
+        try:
+            response = http.client.HTTPResponse(self._connection.sock, method=method)
+            response.begin()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._failed(method, path, exc) from None
+        if response.will_close:
+            self._detach()
         self._check(method, path, response.status, data)
         return response.msg, data
 
@@ -138,11 +176,19 @@ class RuntimeAPIClient:
         # rather than fail on it. (After `Connection: close`, http.client has
         # already dropped the socket and reconnects by itself.)
         if connection.sock is not None and not connection.is_connected:
-            connection.close()
+            self._detach()
+        if self._slot is not None and self._slot.socket is not None and connection.sock is not self._slot.socket:
+            self._slot.detached()  # http.client dropped it after `Connection: close`
         return connection
 
-    def _failed(self, method: str, path: str, exc: BaseException) -> RuntimeAPIError:
+    def _detach(self) -> None:
+        """Close the connection; the next request opens another."""
         self._connection.close()
+        if self._slot is not None:
+            self._slot.detached()
+
+    def _failed(self, method: str, path: str, exc: BaseException) -> RuntimeAPIError:
+        self._detach()
         return RuntimeAPIError(f"{method} {path} failed: {exc or type(exc).__name__}")
 
     def _check(self, method: str, path: str, status: int, data: bytes) -> None:
@@ -212,6 +258,18 @@ class ResponseStream:
             self._connection.send(data)
         except (OSError, http.client.HTTPException, HTTPError) as exc:
             raise self._client._failed("POST", self._path, exc) from None
+
+
+def open_socket(address: str) -> socket.socket:
+    """A connection to the Runtime API as urllib3 would open it (no Nagle delay: each call is one small write)."""
+    connection = socket.create_connection(_host_and_port(address))
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return connection
+
+
+def _host_and_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def _quote(request_id: str) -> str:
