@@ -11,4 +11,5 @@ import sys
 from pylambda.runtime import main
 
 # This file is <layer root>/pylambda/runtime/__main__.py.
-sys.exit(main(layer_root=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+layer_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.exit(main(layer_root, unusable_wrapper="--unusable-wrapper" in sys.argv))

@@ -21,6 +21,7 @@ BUILT_IN_MODULE_CONFLICT = "Runtime.BuiltInModuleConflict"
 MARSHAL_ERROR = "Runtime.MarshalError"
 UNMARSHAL_ERROR = "Runtime.UnmarshalError"
 CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
+INVALID_ENTRYPOINT = "Runtime.InvalidEntrypoint"
 
 # What user code raising means a failed invoke or init, to report rather than die of:
 # every Exception, and sys.exit() or Ctrl-C from inside a handler too. Other

@@ -1,11 +1,22 @@
-"""Function logs: prompt output, request ids on every record, text or JSON.
+"""Function logs: one CloudWatch event per record, request ids on every record, text or JSON.
 
-Lambda collects whatever the process writes to stdout and stderr. This module
-makes sure nothing sits in a buffer when an invoke ends, tags ``logging``
-records with the current request id, and formats them the way the managed
-Python runtime does: tab-separated text by default, one JSON object per record
-with ``AWS_LAMBDA_LOG_FORMAT=JSON``. ``AWS_LAMBDA_LOG_LEVEL`` sets the root
-logger's level.
+Lambda collects whatever the process writes to stdout and stderr, and makes
+one log event of each line. This module tags ``logging`` records with the
+current request id, formats them the way the managed Python runtime does
+(tab-separated text by default, one JSON object per record with
+``AWS_LAMBDA_LOG_FORMAT=JSON``; ``AWS_LAMBDA_LOG_LEVEL`` sets the root
+logger's level), and sends each record, and each report of a failed invoke or
+init, as one event, tracebacks and multi-line messages included:
+
+- When Lambda hands the runtime a telemetry descriptor
+  (``_LAMBDA_TELEMETRY_LOG_FD``), as one frame on it, in the managed runtime's
+  format; the frame's type carries the level in JSON format, which is how
+  Lambda's log-level filtering sees it.
+- Otherwise as one line on stdout, its inner line breaks written as ``\r``
+  (which CloudWatch keeps inside the event).
+
+``print`` output stays on stdout as it is, as in the managed runtime. The
+module also makes sure nothing sits in a buffer when an invoke ends.
 """
 
 from __future__ import annotations
@@ -16,7 +27,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from . import request_context
@@ -26,6 +37,7 @@ if TYPE_CHECKING:
     from .errors import ErrorDocument
 
 _as_json = False
+TELEMETRY_FD = "_LAMBDA_TELEMETRY_LOG_FD"
 
 # Lambda's level names, mapped onto the logging module's.
 _LEVELS = {
@@ -49,10 +61,14 @@ _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))
 }
 
 
-def install(environ: Mapping[str, str]) -> None:
-    """Set up stdout and the root logger for the life of the process."""
-    global _as_json
+def install(environ: MutableMapping[str, str]) -> None:
+    """Set up stdout, the telemetry descriptor and the root logger for the life of the process."""
+    global _as_json, _write
     _as_json = environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+    # Taken out of the environment, so that the user's code and its child processes never see it.
+    descriptor = environ.pop(TELEMETRY_FD, None)
+    if descriptor is not None:
+        _write = _telemetry_writer(descriptor)
     # Line buffering: every complete line reaches Lambda as soon as it is
     # written, and a crash cannot take buffered lines with it. The runtime
     # flushes after each invoke for output without a trailing newline.
@@ -73,7 +89,7 @@ def install(environ: Mapping[str, str]) -> None:
 
     logging.setLogRecordFactory(record_with_ids)
 
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _EventHandler()
     handler.setFormatter(JsonFormatter() if _as_json else TextFormatter())
     root = logging.getLogger()
     root.addHandler(handler)
@@ -135,20 +151,103 @@ class JsonFormatter(logging.Formatter):
 
 def report_error(error: ErrorDocument) -> None:
     """Log a failed invoke or init, so it shows in the function's logs as well as to the caller."""
+    now = time.time()
     if _as_json:
-        line = json.dumps({"timestamp": _timestamp(time.time()), "level": "ERROR", **error}, ensure_ascii=False)
+        text = json.dumps({"timestamp": _timestamp(now), "level": "ERROR", **error}, ensure_ascii=False)
     else:
-        ids = f"[ERROR]\t{_timestamp(time.time())}\t{error['requestId']}"
+        ids = f"[ERROR]\t{_timestamp(now)}\t{error['requestId']}"
         head = f"{ids}\t{error['errorType']}: {error['errorMessage']}"
         trace = "".join(error["stackTrace"])
-        line = f"{head}\nTraceback (most recent call last):\n{trace}".rstrip("\n") if trace else head
+        text = f"{head}\nTraceback (most recent call last):\n{trace}".rstrip("\n") if trace else head
+    _write(text, logging.ERROR, now)
+
+
+class _EventHandler(logging.Handler):
+    """The runtime's handler on the root logger: each record becomes one log event."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:  # a record whose message cannot be formatted: logging's own report, as for any handler
+            self.handleError(record)
+            return
+        # In text format, the managed runtime's frames carry no level.
+        _write(text, record.levelno if _as_json else None, record.created)
+
+
+def _write_line(text: str, level: int | None, created: float) -> None:
+    """One event on stdout: one line, inner line breaks as carriage returns."""
+    line = text.replace("\r\n", "\r").replace("\n", "\r") + "\n"
     try:
-        sys.stdout.write(line + "\n")
+        sys.stdout.write(line)
         sys.stdout.flush()
     except (OSError, ValueError, AttributeError):  # stdout closed or replaced by user code
         # If even stderr's descriptor is gone, the caller still gets the error document.
         with contextlib.suppress(OSError):
-            os.write(2, (line + "\n").encode())
+            os.write(2, line.encode("utf-8", "backslashreplace"))
+
+
+_write: Callable[[str, int | None, float], None] = _write_line
+
+# The managed runtime's frame types: one base for JSON (one more for text),
+# plus the level's step. A frame without a level carries neither.
+_FRAME_JSON, _FRAME_TEXT = 0xA55A0002, 0xA55A0003
+_FRAME_LEVELS = (
+    (logging.CRITICAL, 0x18),
+    (logging.ERROR, 0x14),
+    (logging.WARNING, 0x10),
+    (logging.INFO, 0xC),
+    (logging.DEBUG, 0x8),
+)
+
+
+def _frame_step(level: int | None) -> int:
+    """The frame type's step for a level: that of the highest standard level it reaches."""
+    if level is not None:
+        for threshold, step in _FRAME_LEVELS:
+            if level >= threshold:
+                return step
+    return 0
+
+
+def _telemetry_writer(descriptor: str) -> Callable[[str, int | None, float], None]:
+    """A writer of frames to Lambda's telemetry descriptor, or stdout lines if the descriptor is unusable."""
+    try:
+        fd = int(descriptor)
+        os.set_inheritable(fd, False)  # nor does a program user code runs get the descriptor
+    except (ValueError, OSError) as exc:
+        sys.stderr.write(
+            f"pylambda: {TELEMETRY_FD}={descriptor!r} is not an open descriptor ({exc}); logging to stdout\n"
+        )
+        return _write_line
+    import fcntl
+    import struct
+    import threading
+
+    base = _FRAME_JSON if _as_json else _FRAME_TEXT
+    header = struct.Struct(">IIQ")  # type, length, timestamp in microseconds; big-endian, as Lambda reads them
+    # One frame is one write, under a lock for this process's threads and a
+    # record lock on the descriptor for the other worker processes that share
+    # it: frames never interleave, whatever their size or the descriptor's kind.
+    threads = threading.Lock()
+
+    def write_frame(text: str, level: int | None, created: float) -> None:
+        message = text.encode("utf-8", "backslashreplace")
+        frame = memoryview(header.pack(base + _frame_step(level), len(message), int(created * 1_000_000)) + message)
+        with threads:
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+            try:
+                while frame:
+                    frame = frame[os.write(fd, frame) :]
+            except OSError:  # the descriptor is gone: what remains of the logs goes to stdout
+                global _write
+                _write = _write_line
+                _write_line(text, level, created)
+            finally:
+                with contextlib.suppress(OSError):
+                    fcntl.lockf(fd, fcntl.LOCK_UN)
+
+    return write_frame
 
 
 def _timestamp(epoch: float) -> str:

@@ -18,14 +18,17 @@ from typing import Any, NoReturn
 
 from . import concurrency, event_loop, logs, request_context, shutdown, streaming
 from .context import TENANT_ID, TRACE_ID, FunctionInfo, LambdaContext
-from .errors import USER_CODE_FAILURES, error_document
+from .errors import INVALID_ENTRYPOINT, USER_CODE_FAILURES, RuntimeFault, error_document
 from .handler_loader import Handler, load_handler
 from .payload import decode_event, encode_result
 from .runtime_api import Invocation, RuntimeAPIClient, RuntimeAPIError, RuntimeAPIRefused
 
 
-def main(layer_root: str) -> int:
-    """Run the runtime until Lambda stops the process; the return value is the exit status."""
+def main(layer_root: str, unusable_wrapper: bool = False) -> int:
+    """Run the runtime until Lambda stops the process; the return value is the exit status.
+
+    ``unusable_wrapper``: the bootstrap could not run AWS_LAMBDA_EXEC_WRAPPER, which fails the init.
+    """
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if not address:
         return _fatal("AWS_LAMBDA_RUNTIME_API is not set: run this under Lambda or the Runtime Interface Emulator")
@@ -33,7 +36,7 @@ def main(layer_root: str) -> int:
     shutdown.install()
     try:
         api = RuntimeAPIClient(address)
-        handler = initialise(api, layer_root)
+        handler = initialise(api, layer_root, unusable_wrapper)
         function = FunctionInfo(os.environ)
         if (count := concurrency.slots(os.environ)) > 1:  # Lambda Managed Instances
             concurrency.run_loops(
@@ -54,13 +57,15 @@ def serve_forever(api: RuntimeAPIClient, handler: Handler, function: FunctionInf
         serve(api, handler, function, api.next_invocation())
 
 
-def initialise(api: RuntimeAPIClient, layer_root: str) -> Handler:
+def initialise(api: RuntimeAPIClient, layer_root: str, unusable_wrapper: bool = False) -> Handler:
     """Put user code first on sys.path and in the working directory, then load the handler."""
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     code_roots = [task_root, *dependency_layer_paths(layer_root)]
     sys.path[:0] = code_roots
     os.chdir(task_root)
     try:
+        if unusable_wrapper:
+            raise wrapper_fault(os.environ.get("AWS_LAMBDA_EXEC_WRAPPER", ""))
         return load_handler(os.environ.get("_HANDLER", ""), code_roots)
     # Whatever the module raises at import (even SystemExit) is the user's init error.
     except USER_CODE_FAILURES as exc:
@@ -68,6 +73,13 @@ def initialise(api: RuntimeAPIClient, layer_root: str) -> Handler:
         logs.report_error(error)
         api.post_init_error(error)
         raise SystemExit(1) from None
+
+
+def wrapper_fault(wrapper: str) -> RuntimeFault:
+    """Why the wrapper script the function names cannot run, as the init's error."""
+    problem = "is not an executable file" if os.path.exists(wrapper) else "does not exist"
+    message = f"AWS_LAMBDA_EXEC_WRAPPER names {wrapper}, which {problem}; the function's init fails without it"
+    return RuntimeFault(INVALID_ENTRYPOINT, message)
 
 
 def dependency_layer_paths(layer_root: str) -> list[str]:

@@ -24,7 +24,7 @@ from types import AsyncGeneratorType, GeneratorType
 from typing import Any
 
 from . import event_loop, logs
-from .errors import USER_CODE_FAILURES, error_document
+from .errors import MARSHAL_ERROR, USER_CODE_FAILURES, RuntimeFault, error_document
 from .runtime_api import RuntimeAPIClient, RuntimeAPIError
 
 HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
@@ -42,15 +42,21 @@ def send(api: RuntimeAPIClient, request_id: str, result: Any) -> None:
     chunks: Iterator[Any] = event_loop.iterate(result) if isinstance(result, AsyncGeneratorType) else result
     # The first item is fetched before the stream opens, so that a handler
     # failing at once gets the ordinary error response.
+    # So is a first item that cannot be sent (an int, say): once a byte is
+    # out, Lambda's answer is a 200 whatever follows.
     first = next(chunks, None)
     content_type = OCTET_STREAM
     if isinstance(first, Mapping):
         content_type = HTTP_INTEGRATION
-        first = json.dumps(first).encode() + PRELUDE_END
+        try:
+            head = json.dumps(first).encode() + PRELUDE_END
+        except (TypeError, ValueError) as exc:
+            raise RuntimeFault(MARSHAL_ERROR, f"Unable to marshal the streamed response's prelude: {exc}") from None
+    else:
+        head = b"" if first is None else _as_bytes(first)
     stream = api.open_stream(request_id, content_type)
     try:
-        if first is not None:
-            stream.write(_as_bytes(first))
+        stream.write(head)
         for chunk in chunks:
             stream.write(_as_bytes(chunk))
     except RuntimeAPIError:
@@ -69,4 +75,5 @@ def _as_bytes(chunk: object) -> bytes:
         return chunk.encode()
     if isinstance(chunk, (bytes, bytearray, memoryview)):
         return bytes(chunk)
-    raise TypeError(f"a streaming handler yields bytes or str, not {type(chunk).__name__}")
+    message = f"Unable to marshal response: a streaming handler yields bytes or str, not {type(chunk).__name__}"
+    raise RuntimeFault(MARSHAL_ERROR, message)

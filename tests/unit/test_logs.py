@@ -11,7 +11,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from pylambda.logs import JsonFormatter, TextFormatter
+
+from tests.frames import JSON_ERROR, JSON_WARNING, TEXT, TEXT_ERROR, read_frames
 
 LAYER = Path(__file__).resolve().parents[2] / "layer"
 
@@ -71,7 +74,7 @@ def test_json_format_survives_values_json_cannot_hold() -> None:
     assert document["thing"].startswith("<object object")
 
 
-def run_with_logging(env: dict[str, str], code: str) -> str:
+def run_with_logging(env: dict[str, str], code: str, pass_fds: tuple[int, ...] = ()) -> str:
     """Run code after logs.install() in a fresh interpreter and return what it printed."""
     program = textwrap.dedent(f"""
         import os, sys
@@ -83,9 +86,13 @@ def run_with_logging(env: dict[str, str], code: str) -> str:
     """) + textwrap.dedent(code)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_LAMBDA_LOG")}
     done = subprocess.run(
-        [sys.executable, "-c", program], env={**clean, **env}, capture_output=True, text=True, check=True
+        [sys.executable, "-c", program],
+        env={**clean, **env},
+        capture_output=True,
+        check=True,
+        pass_fds=pass_fds,
     )
-    return done.stdout
+    return done.stdout.decode()  # not text=True, whose universal newlines would turn \r into \n
 
 
 def test_records_from_any_logger_carry_the_request_id() -> None:
@@ -134,3 +141,91 @@ def test_printed_lines_reach_the_pipe_at_once_even_if_the_process_dies() -> None
     out = run_with_logging({}, code)
     assert "printed\n" in out
     assert "logged" in out
+
+
+THREE_EVENTS = """
+    import logging
+    from pylambda import errors
+    logging.warning("first line\\nsecond line")
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        logging.exception("lookup failed")
+        error = errors.error_document(KeyError("missing"), "req-7")
+    error["stackTrace"] = ['  File "app.py", line 3, in handler\\n    raise KeyError("missing")\\n']
+    logs.report_error(error)
+    print("printed\\nas it is")
+    print("environ has it:", logs.TELEMETRY_FD in os.environ)
+"""
+
+
+def test_without_a_descriptor_each_record_and_report_is_one_stdout_line() -> None:
+    lines = run_with_logging({}, THREE_EVENTS).split("\n")[:-1]  # (splitlines() would split at \r too)
+    assert len(lines) == 6, lines  # three events, then print's own lines untouched
+    assert lines[0].endswith("\tfirst line\rsecond line")
+    assert "\tlookup failed\rTraceback (most recent call last):\r" in lines[1]
+    traceback = 'Traceback (most recent call last):\r  File "app.py", line 3, in handler\r    raise KeyError("missing")'
+    assert lines[2].endswith(f"KeyError: 'missing'\r{traceback}")
+    assert lines[3:5] == ["printed", "as it is"]
+
+
+@pytest.mark.parametrize(
+    ("log_format", "types"), [("text", [TEXT, TEXT, TEXT_ERROR]), ("JSON", [JSON_WARNING, JSON_ERROR, JSON_ERROR])]
+)
+def test_with_a_descriptor_each_record_and_report_is_one_frame_and_nothing_else_goes_to_stdout(
+    log_format: str, types: list[int], tmp_path: Path
+) -> None:
+    path = tmp_path / "telemetry"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        out = run_with_logging(
+            {"AWS_LAMBDA_LOG_FORMAT": log_format, "_LAMBDA_TELEMETRY_LOG_FD": str(fd)}, THREE_EVENTS, (fd,)
+        )
+    finally:
+        os.close(fd)
+    frames = read_frames(path.read_bytes())
+    assert [kind for kind, _, _ in frames] == types
+    messages = [message for _, _, message in frames]
+    assert "first line\nsecond line" in (json.loads(messages[0])["message"] if log_format == "JSON" else messages[0])
+    assert "lookup failed" in messages[1] and "KeyError" in messages[1]
+    assert "missing" in messages[2] and "line 3, in handler" in messages[2]
+    assert out == "printed\nas it is\nenviron has it: False\n"  # print stays on stdout; the variable is gone
+
+
+def test_frames_written_at_once_by_threads_and_processes_never_interleave(tmp_path: Path) -> None:
+    # Records of 200 kB, far past what a pipe writes in one piece, from 4 threads in each of 3 processes.
+    code = """
+        import logging, threading
+        logging.getLogger().setLevel(logging.INFO)
+        def log(tag):
+            for n in range(5):
+                logging.info("%s-%d:%s", tag, n, tag[-1] * 200_000)
+        pids = []
+        for _ in range(2):  # the parent and two children
+            pids.append(os.fork())
+            if pids[-1] == 0:
+                break
+        threads = [threading.Thread(target=log, args=(f"{os.getpid()}.{t}",)) for t in range(4)]
+        for thread in threads: thread.start()
+        for thread in threads: thread.join()
+        if 0 in pids:
+            os._exit(0)
+        for pid in pids: os.waitpid(pid, 0)
+    """
+    read, write = os.pipe()
+    chunks: list[bytes] = []
+    import threading
+
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(read, 65536), b"")))
+    reader.start()
+    try:
+        run_with_logging({"_LAMBDA_TELEMETRY_LOG_FD": str(write)}, code, (write,))
+    finally:
+        os.close(write)
+        reader.join()
+        os.close(read)
+    frames = read_frames(b"".join(chunks))
+    assert len(frames) == 3 * 4 * 5
+    for _, _, message in frames:
+        tag = message.split("\t")[3].split(":")[0]
+        assert message.endswith(":" + tag.split("-")[0][-1] * 200_000)
