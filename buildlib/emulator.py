@@ -84,6 +84,11 @@ class Emulator:
     ``binds`` mounted at their own paths in it. (To run a program of the
     root's own, such as its python3.X, name it through a symlink in a folder
     of the host's.)
+
+    ``layer_at_opt`` mounts the bootstrap's folder at /opt in a private mount
+    namespace (root only) and runs /opt/bootstrap, as Lambda lays out a layer:
+    the emulator then also starts the layer's external extensions, from
+    /opt/extensions.
     """
 
     def __init__(
@@ -99,6 +104,7 @@ class Emulator:
         max_concurrency: int | None = None,
         root: Path | None = None,
         binds: Sequence[Path] = (),
+        layer_at_opt: bool = False,
     ) -> None:
         # Absolute, as the emulator runs from the task root; not resolved, as a venv's python is a symlink.
         self.bootstrap = Path(os.path.abspath(bootstrap))
@@ -123,6 +129,7 @@ class Emulator:
             self.environ["AWS_LAMBDA_MAX_CONCURRENCY"] = str(max_concurrency)
         self.root = root
         self.binds = list(binds)
+        self.layer_at_opt = layer_at_opt
 
     def __enter__(self) -> Emulator:
         emulator = find_emulator()
@@ -133,7 +140,11 @@ class Emulator:
             "--runtime-api-address",
             f"127.0.0.1:{free_port()}",
         ]
-        if self.max_concurrency is None:
+        if self.max_concurrency is None and self.layer_at_opt:
+            mounts = 'mount --bind "$1" /opt && shift && exec "$@"'
+            command = ["unshare", "--mount", "sh", "-c", mounts, "sh", str(self.bootstrap.parent), *command]
+            command += ["/opt/bootstrap", *self.args]
+        elif self.max_concurrency is None:
             command += [str(self.bootstrap), *self.args]
         else:  # the emulator finds /opt/bootstrap itself
             mounts = 'mount --bind "$1" /opt && mkdir -p /var/task && mount --bind "$2" /var/task'

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -157,3 +158,58 @@ def test_a_streamed_result_whose_first_item_cannot_be_sent_is_an_error_not_an_em
         "stackTrace": [],
     }
     assert json.loads(after.body)["errorType"] == "Runtime.MarshalError"  # and the runtime serves on
+
+
+# An external extension, as a layer ships one in extensions/: it registers for
+# INVOKE and SHUTDOWN through the Extensions API and records what it is sent.
+EXTENSION = """#!/usr/bin/env python3
+import json, os, urllib.request
+
+api = f"http://{os.environ['AWS_LAMBDA_RUNTIME_API']}/2020-01-01/extension"
+register = urllib.request.Request(
+    f"{api}/register", data=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
+    headers={"Lambda-Extension-Name": "recorder"}, method="POST")
+with urllib.request.urlopen(register) as answer:
+    identifier = answer.headers["Lambda-Extension-Identifier"]
+while True:
+    request = urllib.request.Request(f"{api}/event/next", headers={"Lambda-Extension-Identifier": identifier})
+    with urllib.request.urlopen(request) as answer:
+        event = json.load(answer)
+    with open(os.environ["RECORD_TO"], "a") as record:
+        record.write(f"{event['eventType']} {event.get('requestId', event.get('shutdownReason'))}\\n")
+    if event["eventType"] == "SHUTDOWN":
+        break
+"""
+
+SHUTDOWN_HOOK = """
+import atexit, os
+atexit.register(lambda: os.write(1, b"the user's atexit hook ran\\n"))
+
+def handler(event, context):
+    return {"request_id": context.aws_request_id}
+"""
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="mounting the layer at /opt needs a mount namespace (root)")
+def test_an_external_extension_in_the_layer_runs_beside_the_runtime_and_both_shut_down_cleanly(
+    build_dir: Path, bare_python_dir: Path, task_root: TaskRoot, tmp_path: Path
+) -> None:
+    layer = tmp_path / "layer"
+    shutil.copytree(build_dir / "layer", layer, symlinks=True)
+    (layer / "extensions").mkdir()
+    (layer / "extensions" / "recorder").write_text(EXTENSION)
+    (layer / "extensions" / "recorder").chmod(0o755)
+    record = tmp_path / "events.txt"
+    env = {"PATH": f"{bare_python_dir}:/usr/bin:/bin", "RECORD_TO": str(record)}
+    em = Emulator(layer / "bootstrap", task_root({"app.py": SHUTDOWN_HOOK}), env=env, layer_at_opt=True)
+    with em:
+        answers = [em.invoke("{}").json() for _ in range(2)]
+        assert em._process is not None
+        em._process.terminate()  # as Lambda ends an environment: SHUTDOWN to extensions, SIGTERM to the runtime
+        em._process.wait(timeout=10)
+        logs = em.logs()
+    request_ids = [answer["request_id"] for answer in answers]  # type: ignore[index]
+    events = record.read_text().splitlines()
+    assert events[:2] == [f"INVOKE {request_id}" for request_id in request_ids]
+    assert events[2].startswith("SHUTDOWN")
+    assert "the user's atexit hook ran" in logs

@@ -10,55 +10,12 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-
-class ScriptedAPI(ThreadingHTTPServer):
-    """Answers each `next` as the script says: 'event', '500', 'drop' (close without answering),
-    or 'evil' (an event whose request id tries to climb out of its URL path)."""
-
-    def __init__(self, script: list[str]) -> None:
-        self.script = list(script)
-        self.nexts: list[float] = []
-        self.responses: list[str] = []
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: ScriptedAPI
-
-    def do_GET(self) -> None:
-        self.server.nexts.append(time.monotonic())
-        step = self.server.script.pop(0) if self.server.script else "drop"
-        if step == "drop":
-            self.close_connection = True
-            self.connection.close()
-            return
-        if step == "500":
-            self._send(500, b'{"errorType": "ServiceException"}', {})
-            return
-        request_id = "../../init/error" if step == "evil" else f"req-{len(self.server.nexts)}"
-        self._send(200, b'{"n": 1}', {"Lambda-Runtime-Aws-Request-Id": request_id, "Lambda-Runtime-Deadline-Ms": "0"})
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.responses.append(self.path)
-        self._send(202, b'{"status":"OK"}', {})
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in {**headers, "Content-Length": str(len(body))}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+from tests.scripted_api import ScriptedAPI
 
 
 @pytest.fixture

@@ -1,0 +1,59 @@
+"""A scripted Runtime API, for what the emulator cannot produce: failures, and events with a trace id."""
+
+from __future__ import annotations
+
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TRACE_ID = "Root=1-674b1f3a-5c0ffee0123456789abcdef0;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+class ScriptedAPI(ThreadingHTTPServer):
+    """Answers each `next` as the script says: 'event', 'traced' (an event with an X-Ray trace id), '500',
+    'drop' (close without answering), or 'evil' (an event whose request id tries to climb out of its URL path)."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script = list(script)
+        self.nexts: list[float] = []
+        self.responses: list[str] = []
+        self.bodies: list[bytes] = []
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ScriptedAPI
+
+    def do_GET(self) -> None:
+        self.server.nexts.append(time.monotonic())
+        step = self.server.script.pop(0) if self.server.script else "drop"
+        if step == "drop":
+            self.close_connection = True
+            self.connection.close()
+            return
+        if step == "500":
+            self._send(500, b'{"errorType": "ServiceException"}', {})
+            return
+        request_id = "../../init/error" if step == "evil" else f"req-{len(self.server.nexts)}"
+        headers = {"Lambda-Runtime-Aws-Request-Id": request_id, "Lambda-Runtime-Deadline-Ms": "0"}
+        if step == "traced":
+            headers["Lambda-Runtime-Trace-Id"] = TRACE_ID
+            headers["Lambda-Runtime-Deadline-Ms"] = str(int(time.time() * 1000) + 30_000)
+        self._send(200, b'{"n": 1}', headers)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.responses.append(self.path)
+        self.server.bodies.append(body)
+        self._send(202, b'{"status":"OK"}', {})
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
