@@ -15,7 +15,8 @@ workers (see supervisor), so that a handler that kills its process costs only
 that process's invokes, answered at once. With one usable core, or an
 interpreter whose GIL is off (free-threaded CPython), one worker of threads
 uses every core there is, and it is still supervised: one more process costs
-about a megabyte of memory of its own and buys that isolation.
+about 3 MB of memory (PSS, measured in benchmarks/concurrency.py) and buys
+that isolation.
 asyncio handlers run on one shared loop per process (see event_loop).
 """
 
@@ -27,11 +28,12 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NoReturn
 
-from . import event_loop, request_context, shutdown, supervisor
+from . import event_loop, request_context, shutdown
 
 if TYPE_CHECKING:
     import queue
 
+    from . import supervisor
     from .runtime_api import RuntimeAPIClient
 
 # A slot thread back from its handler takes the GIL again at each system call
@@ -77,7 +79,9 @@ def run_loops(count: int, loop: Callable[[supervisor.Slot], object], address: st
     worker ends the way the single-process runtime does. ``api`` is what the
     supervisor fails a dead worker's invokes through.
     """
-    import queue  # here, not at the top: one invoke at a time never needs it
+    import queue  # here, not at the top: one invoke at a time never needs them
+
+    from . import supervisor
 
     request_context.serve_concurrently()
     event_loop.serve_concurrently()
