@@ -262,7 +262,10 @@ class ResponseStream:
 
 def open_socket(address: str) -> socket.socket:
     """A connection to the Runtime API as urllib3 would open it (no Nagle delay: each call is one small write)."""
-    connection = socket.create_connection(_host_and_port(address))
+    try:
+        connection = socket.create_connection(_host_and_port(address))
+    except OSError as exc:
+        raise RuntimeAPIError(f"cannot connect to {address}: {exc}") from None
     connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return connection
 

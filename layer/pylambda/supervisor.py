@@ -98,8 +98,8 @@ class SlotTable:
         for index in range(first_slot, first_slot + count):
             row = self._slots_at + index * _ROW
             state, detached = self._memory[row + _STATE], self._memory[row + _DETACHED]
-            if state == SERVING:
-                length = self._memory[row + _LENGTH]
+            length = self._memory[row + _LENGTH]
+            if state == SERVING and length:  # (0: an id too long to track)
                 request_ids.append(self._memory[row + _ID : row + _ID + length].decode("utf-8", "replace"))
             if state == SERVING or detached:  # what is on this connection now is unknown: a new one
                 self._sockets[index].close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 
 import pytest
@@ -37,3 +38,35 @@ def test_an_interpreter_without_a_gil_stays_one_process_of_threads(monkeypatch: 
 )
 def test_slots_are_shared_as_evenly_as_they_divide(slot_count: int, workers: int, expected: list[int]) -> None:
     assert concurrency.shares(slot_count, workers) == expected
+
+
+def test_slot_table_opening_on_an_unreachable_api_is_a_runtime_api_error_not_a_traceback() -> None:
+    from pylambda.runtime_api import RuntimeAPIError
+    from pylambda.supervisor import SlotTable
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(RuntimeAPIError, match=r"cannot connect to 127\.0\.0\.1"):
+        SlotTable(f"127.0.0.1:{port}", 2, 1)
+
+
+def test_a_dead_workers_slots_give_back_the_ids_it_was_serving_and_only_those() -> None:
+    from pylambda.supervisor import SlotTable
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        table = SlotTable(f"127.0.0.1:{listener.getsockname()[1]}", 4, 2)
+        serving, waiting, too_long = table.slot(0), table.slot(1), table.slot(2)
+        serving.taken("req-1")
+        waiting.taken("req-2")
+        waiting.waiting()  # answered req-2, then asked for the next one
+        too_long.taken("x" * 200)
+        table.mark_runtime_exit(1)
+        assert table.is_runtime_exit(1) and not table.is_runtime_exit(0)
+        assert table.release(0, 0, 2) == ["req-1"]
+        assert table.release(1, 2, 2) == []  # an id too long to track cannot be failed
+        assert not table.is_runtime_exit(1)
+        assert table.slot(1).resumes_next()  # its replacement reads the answer to that `next`
+        assert not table.slot(0).resumes_next()
