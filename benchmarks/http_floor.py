@@ -1,10 +1,11 @@
 """The least a Python runtime built on http.client can cost: a Runtime API loop and nothing else.
 
-http.client is what urllib3 is built on. Like both runtimes, this loop imports
-logging (both set up the root logger for the function) and json (both decode
-events); it has no handler, context, error handling or streaming. Run by
-benchmarks/compare.py under the same emulator: its costs are the floor under
-pylambda's own.
+http.client is what stock urllib3 is built on (the layer's copy is built on
+pylambda.http11 instead, which imports neither ssl nor email). Like both
+runtimes, this loop imports logging (both set up the root logger for the
+function) and json (both decode events); it has no handler, context, error
+handling or streaming. Run by benchmarks/compare.py under the same emulator:
+what any runtime on http.client would cost at the least.
 """
 
 import http.client

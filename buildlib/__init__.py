@@ -11,6 +11,10 @@ class BuildError(Exception):
     """A build step failed for a reason the user can act on."""
 
 
+class UsageError(BuildError):
+    """An argument or input file that cannot work: exit status 2, as argparse gives, before anything is built."""
+
+
 def cache_dir() -> Path:
     """Where downloads are kept between builds; ``PYLAMBDA_CACHE`` overrides it."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pylambda"

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from . import BuildError, cache_dir, elf, file_sha256, readable_by_all
+from . import BuildError, UsageError, cache_dir, elf, file_sha256, readable_by_all
 
 # Lambda architecture name -> (python-build-standalone triple, ELF e_machine).
 TRIPLES = {"x86_64": ("x86_64-unknown-linux-gnu", 62), "arm64": ("aarch64-unknown-linux-gnu", 183)}
@@ -68,10 +68,27 @@ class Pin:
         return self.url.rsplit("/", 1)[1].replace("%2B", "+")
 
 
+PIN_FIELDS = ("python", "arch", "version", "url", "sha256")
+
+
 def load_pins(path: Path) -> tuple[str, list[Pin]]:
-    """The default minor version and every pin in a pin table."""
-    table = json.loads(path.read_text())
-    return table["default"], [Pin(**entry) for entry in table["interpreters"]]
+    """The default minor version and every pin in a pin table; a table that is not one is a UsageError."""
+    fix = "fix it, or leave --pins out to use interpreters.json"
+    try:
+        table = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--pins {path} does not exist: {fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--pins {path} cannot be read ({getattr(exc, 'strerror', None) or exc}): {fix}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--pins {path} is not JSON (line {exc.lineno}: {exc.msg}): {fix}") from None
+    entries = table.get("interpreters") if isinstance(table, dict) else None
+    if not isinstance(table, dict) or not isinstance(table.get("default"), str) or not isinstance(entries, list):
+        raise UsageError(f'--pins {path} is not a pin table ("default" and an "interpreters" list): {fix}')
+    for number, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or any(not isinstance(entry.get(field), str) for field in PIN_FIELDS):
+            raise UsageError(f"--pins {path}: interpreter {number} lacks one of {', '.join(PIN_FIELDS)}: {fix}")
+    return table["default"], [Pin(**{field: entry[field] for field in PIN_FIELDS}) for entry in entries]
 
 
 def find_pin(path: Path, python: str, arch: str) -> Pin:
@@ -82,7 +99,10 @@ def find_pin(path: Path, python: str, arch: str) -> Pin:
         if pin.python == wanted and pin.arch == arch:
             return pin
     known = ", ".join(sorted({p.python for p in pins if p.arch == arch})) or "none"
-    raise BuildError(f"no pinned Python {wanted} for {arch} in {path} (pinned: {known})")
+    raise UsageError(
+        f"--python {python}: no Python {wanted} for {arch} is pinned in {path} (pinned: {known}):"
+        " choose a pinned version, or give a python-build-standalone tarball or directory"
+    )
 
 
 def download(pin: Pin, cache: Path) -> Path:

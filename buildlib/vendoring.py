@@ -227,8 +227,13 @@ from .util.request import SKIP_HEADER, SKIPPABLE_HEADERS, body_to_chunks
 
 def _import_tls_support() -> None:
     \"\"\"pylambda: import what HTTPS connections and URLs need, once, when first needed.\"\"\"
-    global ssl_, _assert_fingerprint, create_urllib3_context, is_ipaddress, resolve_cert_reqs
-    global resolve_ssl_version, ssl_wrap_socket, CertificateError, match_hostname, Url
+    global ssl, ssl_, _assert_fingerprint, create_urllib3_context, is_ipaddress, resolve_cert_reqs
+    global resolve_ssl_version, ssl_wrap_socket, CertificateError, match_hostname, Url, datetime, RECENT_DATE
+    import datetime
+    import ssl
+
+    RECENT_DATE = datetime.date(2025, 1, 1)
+
     from .util import ssl_
     from .util.ssl_ import assert_fingerprint as _assert_fingerprint
     from .util.ssl_ import (
@@ -241,6 +246,56 @@ def _import_tls_support() -> None:
     from .util.ssl_match_hostname import CertificateError, match_hostname
     from .util.url import Url
 """,
+    ),
+    # datetime (a pure-Python module before 3.12) only checks the clock before a TLS handshake.
+    ("urllib3/connection.py", "import datetime\nimport http.client\n", "import http.client\n"),
+    (
+        "urllib3/connection.py",
+        "current date.\nRECENT_DATE = datetime.date(2025, 1, 1)\n",
+        "current date.\n# pylambda: RECENT_DATE is set by _import_tls_support(), which imports datetime.\n",
+    ),
+    # base64 (with struct) for basic-auth headers the runtime never sends: binascii does the same.
+    (
+        "urllib3/util/request.py",
+        "from base64 import b64encode\n",
+        "from binascii import b2a_base64\n\n\n"
+        "def b64encode(data: bytes) -> bytes:\n"
+        '    """pylambda: base64.b64encode, without importing base64 at start-up."""\n'
+        "    return b2a_base64(data, newline=False)\n",
+    ),
+    # ssl itself (OpenSSL's libraries: most of the RSS a bare runtime adds)
+    # comes with the first HTTPS connection too; BaseSSLError, which the
+    # response and pool modules catch, is looked up when they import it.
+    (
+        "urllib3/connection.py",
+        """try:  # Compiled with SSL?
+    import ssl
+
+    BaseSSLError = ssl.SSLError
+except (ImportError, AttributeError):
+    ssl = None  # type: ignore[assignment]
+
+    class BaseSSLError(BaseException):  # type: ignore[no-redef]
+        pass
+""",
+        """ssl = None  # pylambda: imported by _import_tls_support() for the first HTTPS connection
+
+
+def __getattr__(name: str) -> typing.Any:
+    \"\"\"pylambda: ``BaseSSLError`` (ssl.SSLError) for the modules that catch it, importing ssl only then.\"\"\"
+    if name == "BaseSSLError":
+        import ssl as _ssl
+
+        return _ssl.SSLError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+""",
+    ),
+    (
+        "urllib3/connection.py",
+        """if not ssl:
+    HTTPSConnection = DummyConnection  # type: ignore[misc, assignment] # noqa: F811
+""",
+        "",
     ),
     (
         "urllib3/connection.py",
@@ -268,6 +323,73 @@ def _import_tls_support() -> None:
 """,
         """if typing.TYPE_CHECKING:
     from .util.url import Url
+""",
+    ),
+    # The standard http.client, which urllib3's connection is built on, imports
+    # ssl (with OpenSSL's libraries) and the email package on every cold start,
+    # for a plain-HTTP loopback API: the copy builds on pylambda.http11 instead
+    # (which says what it covers), and email's names are needed only for
+    # annotations or for defects that http11's head parser never records.
+    (
+        "urllib3/connection.py",
+        """import http.client
+""",
+        """from pylambda import http11
+""",
+    ),
+    (
+        "urllib3/connection.py",
+        """from http.client import HTTPConnection as _HTTPConnection
+from http.client import HTTPException as HTTPException  # noqa: F401
+from http.client import ResponseNotReady
+""",
+        """from pylambda.http11 import HTTPConnection as _HTTPConnection
+from pylambda.http11 import HTTPException as HTTPException  # noqa: F401
+from pylambda.http11 import ResponseNotReady
+""",
+    ),
+    (
+        "urllib3/connection.py",
+        "    message: http.client.HTTPMessage,\n",
+        "    message: http11.HTTPMessage,\n",
+    ),
+    # urllib3's copy of http.client's CONNECT code for older Pythons would
+    # replace http11's own, which every Python uses.
+    (
+        "urllib3/connection.py",
+        "    if sys.version_info < (3, 11, 16) or ((3, 12) <= sys.version_info < (3, 12, 14)):\n",
+        "    if False:  # pylambda: the CONNECT code for older Pythons; http11 has its own\n",
+    ),
+    (
+        "urllib3/exceptions.py",
+        """from email.errors import MessageDefect
+from http.client import IncompleteRead as httplib_IncompleteRead
+""",
+        """from pylambda import http11
+
+httplib_IncompleteRead = http11.IncompleteRead
+if typing.TYPE_CHECKING:
+    from email.errors import MessageDefect
+""",
+    ),
+    (
+        "urllib3/util/response.py",
+        """import http.client as httplib
+from email.errors import MultipartInvariantViolationDefect, StartBoundaryNotFoundDefect
+""",
+        """from pylambda import http11 as httplib
+
+# pylambda: http11's parser raises on a malformed head and records no email defects.
+MultipartInvariantViolationDefect = StartBoundaryNotFoundDefect = ()
+""",
+    ),
+    (
+        "urllib3/response.py",
+        """from http.client import HTTPMessage as _HttplibHTTPMessage
+from http.client import HTTPResponse as _HttplibHTTPResponse
+""",
+        """from pylambda.http11 import HTTPMessage as _HttplibHTTPMessage
+from pylambda.http11 import HTTPResponse as _HttplibHTTPResponse
 """,
     ),
     # urllib3's optional HTTP/2 support imports importlib.metadata at import time
@@ -373,5 +495,9 @@ def unpack_patched(
             source = into / path
             text = source.read_text()
             if text.count(old) != 1:
-                raise BuildError(f"vendor patch no longer applies to {path}: update VENDOR_PATCHES in build.py")
+                first = old.strip().splitlines()[0]
+                raise BuildError(
+                    f"vendor patch no longer applies to {path} (at {first!r}):"
+                    " update VENDOR_PATCHES in buildlib/vendoring.py"
+                )
             source.write_text(text.replace(old, new))

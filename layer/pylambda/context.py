@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     class Headers(Protocol):
-        """The ``next`` answer's headers, looked up by name without regard to case (http.client's message)."""
+        """The ``next`` answer's headers, looked up by name without regard to case (an http11 message)."""
 
         def get(self, name: str, /) -> str | None: ...
 

@@ -3,8 +3,8 @@
 Four calls make the whole protocol: fetch the next event, post its result,
 post its error, or post an init error. The API is a local HTTP/1.1 server that
 only this process talks to, so the client holds a single urllib3
-``HTTPConnection`` rather than a pool, and reads each answer as the
-``http.client`` response that urllib3 itself is built on: no pool queue,
+``HTTPConnection`` rather than a pool, and reads each answer as the plain
+``http11`` response that the vendored urllib3 is built on: no pool queue,
 retry, timeout, header dict or decoding response wrapper on the path every
 invoke takes twice, and none of the modules behind them on every cold start.
 The connection is kept open while the server allows it (the emulator does,
@@ -14,16 +14,15 @@ for HTTP/1.1 clients that do not ask it to close); after an answer with
 
 from __future__ import annotations
 
-import base64
-import http.client
+import binascii
 import json
 import socket
 import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
+from . import http11
 from ._vendor.urllib3.connection import HTTPConnection
 from ._vendor.urllib3.exceptions import HTTPError
 
@@ -140,30 +139,30 @@ class RuntimeAPIClient:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         sent: Callable[[], None] | None = None,
-    ) -> tuple[http.client.HTTPMessage, bytes]:
+    ) -> tuple[http11.HTTPMessage, bytes]:
         """One request and its whole answer: (headers, body). ``sent`` is called once the request is out."""
         connection = self._ready_connection()
         try:
-            # http.client's request and getresponse, on urllib3's connection:
+            # http11's request and getresponse, on urllib3's connection:
             # urllib3's overrides would build its request options and wrap
             # the answer in its own response, which this client never needs.
-            http.client.HTTPConnection.request(connection, method, path, body, headers or {})
+            http11.HTTPConnection.request(connection, method, path, body, headers or {})
             if sent is not None:
                 sent()
-            response = http.client.HTTPConnection.getresponse(connection)
+            response = http11.HTTPConnection.getresponse(connection)
             data = response.read()
-        except (OSError, http.client.HTTPException, HTTPError) as exc:
+        except (OSError, http11.HTTPException, HTTPError) as exc:
             raise self._failed(method, path, exc) from None
         self._check(method, path, response.status, data)
         return response.msg, data
 
-    def _receive(self, method: str, path: str) -> tuple[http.client.HTTPMessage, bytes]:
+    def _receive(self, method: str, path: str) -> tuple[http11.HTTPMessage, bytes]:
         """The answer to a request another process sent on this connection."""
         try:
-            response = http.client.HTTPResponse(self._connection.sock, method=method)
+            response = http11.HTTPResponse(self._connection.sock, method=method)
             response.begin()
             data = response.read()
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http11.HTTPException) as exc:
             raise self._failed(method, path, exc) from None
         if response.will_close:
             self._detach()
@@ -173,12 +172,12 @@ class RuntimeAPIClient:
     def _ready_connection(self) -> HTTPConnection:
         connection = self._connection
         # A kept-alive connection the server has since closed: start afresh
-        # rather than fail on it. (After `Connection: close`, http.client has
+        # rather than fail on it. (After `Connection: close`, http11 has
         # already dropped the socket and reconnects by itself.)
         if connection.sock is not None and not connection.is_connected:
             self._detach()
         if self._slot is not None and self._slot.socket is not None and connection.sock is not self._slot.socket:
-            self._slot.detached()  # http.client dropped it after `Connection: close`
+            self._slot.detached()  # http11 dropped it after `Connection: close`
         return connection
 
     def _detach(self) -> None:
@@ -225,7 +224,7 @@ class ResponseStream:
             for name, value in headers.items():
                 self._connection.putheader(name, value)
             self._connection.endheaders()
-        except (OSError, http.client.HTTPException, HTTPError) as exc:
+        except (OSError, http11.HTTPException, HTTPError) as exc:
             raise client._failed("POST", path, exc) from None
 
     def write(self, chunk: bytes) -> None:
@@ -238,7 +237,7 @@ class ResponseStream:
         trailers = b""
         if error is not None:
             error_type = error["errorType"].encode("ascii", "replace")
-            error_body = base64.b64encode(json.dumps(error, ensure_ascii=False).encode())
+            error_body = binascii.b2a_base64(json.dumps(error, ensure_ascii=False).encode(), newline=False)
             trailers = b"%s: %s\r\n%s: %s\r\n" % (
                 ERROR_TYPE_HEADER.encode(),
                 error_type,
@@ -247,16 +246,16 @@ class ResponseStream:
             )
         self._send(b"0\r\n" + trailers + b"\r\n")
         try:
-            response = http.client.HTTPConnection.getresponse(self._connection)
+            response = http11.HTTPConnection.getresponse(self._connection)
             data = response.read()
-        except (OSError, http.client.HTTPException, HTTPError) as exc:
+        except (OSError, http11.HTTPException, HTTPError) as exc:
             raise self._client._failed("POST", self._path, exc) from None
         self._client._check("POST", self._path, response.status, data)
 
     def _send(self, data: bytes) -> None:
         try:
             self._connection.send(data)
-        except (OSError, http.client.HTTPException, HTTPError) as exc:
+        except (OSError, http11.HTTPException, HTTPError) as exc:
             raise self._client._failed("POST", self._path, exc) from None
 
 
@@ -275,6 +274,17 @@ def _host_and_port(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
 def _quote(request_id: str) -> str:
-    """The request id as one path segment: it comes from a header, and must not steer the URL."""
-    return quote(request_id, safe="")
+    """The request id as one path segment: it comes from a header, and must not steer the URL.
+
+    Percent-encodes all but RFC 3986's unreserved characters, as
+    ``urllib.parse.quote(..., safe="")`` does, without importing ``urllib.parse``
+    (and its regular expressions) on every cold start for a UUID.
+    """
+    encoded = request_id.encode()
+    if _UNRESERVED.issuperset(encoded):
+        return request_id
+    return "".join(chr(byte) if byte in _UNRESERVED else f"%{byte:02X}" for byte in encoded)

@@ -10,8 +10,16 @@ user code registers for SIGTERM replaces this one, as it would anywhere.
 from __future__ import annotations
 
 import faulthandler
-import signal
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import signal
+else:
+    # The C module behind `signal`, which would build its enums (Signals,
+    # Handlers) on every cold start for the two calls made here. User code
+    # that imports `signal` sees the same handlers.
+    import _signal as signal
 
 
 class Shutdown(BaseException):

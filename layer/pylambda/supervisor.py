@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal  # already loaded: shutdown uses it
+import signal
 import sys
 import time
 from collections.abc import Callable

@@ -157,3 +157,31 @@ def test_user_code_sees_the_interpreter_a_plain_python_gives_it(
     assert under_runtime["urllib3 is the function's own"] is True
     assert under_runtime["lazy imports (mode, no filter)"] in (None, ["normal", True])
     assert under_runtime["ssl has its default context"] is True
+
+
+PROBE = """
+import sys
+
+
+def handler(event, context):
+    stdlib = sys.modules["os"].__file__.rsplit("/", 1)[0]
+    found = {}
+    for name in event["modules"]:
+        module = sys.modules.get(name)
+        where = getattr(module, "__file__", None) or ""
+        found[name] = "absent" if module is None else "stdlib" if where.startswith(stdlib) else where or "built in"
+    return found
+"""
+
+LEAN_PATH_SKIPS = ["ssl", "_ssl", "http.client", "email", "email.parser", "email.message", "urllib.parse"]
+
+
+def test_the_runtime_leaves_ssl_http_client_and_email_unimported_for_user_code(
+    emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    """What the runtime's HTTP path does not import stays for user code to import itself, from the standard library."""
+    (tmp_path / "probe.py").write_text(PROBE)
+    with emulator(tmp_path, "probe.handler") as running:
+        result = running.invoke(json.dumps({"modules": LEAN_PATH_SKIPS}))
+    assert not result.failed, result.body
+    assert result.json() == dict.fromkeys(LEAN_PATH_SKIPS, "absent")
