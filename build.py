@@ -33,8 +33,9 @@ import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
-from buildlib import BuildError, cache_dir, deps, interpreter
+from buildlib import BuildError, UsageError, cache_dir, deps, inputs, interpreter
 from buildlib.emulator import DEFAULT_HANDLER, Emulator, function_logs
 from buildlib.vendoring import vendor
 
@@ -74,18 +75,11 @@ class LayerSpec:
 
     def interpreter_source(self) -> Path:
         """The tarball or directory to bundle: a pinned download (cached) or the user's own."""
-        if re.fullmatch(r"3\.\d+t", self.python):
-            raise BuildError(
-                f"--python {self.python}: pylambda does not bundle free-threaded interpreters;"
-                f" use the regular build (--python {self.python[:-1]})"
-            )
+        inputs.check_python(self.python, self.arch, self.pins)
         if re.fullmatch(r"3\.\d+|default", self.python):
             pin = interpreter.find_pin(self.pins, self.python, self.arch)
             return interpreter.download(pin, cache_dir() / "python")
-        path = Path(self.python)
-        if not path.exists():
-            raise BuildError(f"--python {self.python}: not 'none', a version such as 3.14, nor a tarball or directory")
-        return path
+        return Path(self.python)
 
     def deps_target(self, scratch: Path, layer: Path | None = None) -> deps.Target:
         """What a dependency layer's wheels must fit: the Python this spec bundles, or python3 on PATH for 'none'.
@@ -285,8 +279,6 @@ def publish_layer(out: Path, spec: LayerSpec, args: argparse.Namespace) -> int:
     from buildlib import publish
 
     regions = [region.strip() for region in args.regions.split(",") if region.strip()]
-    if not regions:
-        raise BuildError("--regions: give at least one region, e.g. us-east-1,eu-west-1")
     grant = publish.Grant(public=args.public, organization=args.organization, account=args.account)
     session = publish.aws_session()
     build_all(out, spec)
@@ -356,8 +348,15 @@ def _account(value: str) -> str:
 # --- command line ---------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in build.py's one-line form instead of a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"build.py: {message}: see {self.prog} --help\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="build folder (default: build/)")
     parser.add_argument(
         "--python",
@@ -389,6 +388,12 @@ def _parser() -> argparse.ArgumentParser:
         help="for a layer of another architecture than this machine's: a python3 of the bundled version that runs"
         " here, to byte-compile it (default: $LAYER_COMPILE_WITH, else this machine's pinned build of that version,"
         " downloaded once)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False,
+        help="show the traceback behind an error, not just its one line (or set PYLAMBDA_DEBUG=1)",
     )
     commands = parser.add_subparsers(dest="command")
     layer = commands.add_parser("layer", help="write the layer's files into a directory")
@@ -430,34 +435,59 @@ def _parser() -> argparse.ArgumentParser:
         "--organization", type=_organization, help="let the accounts of this AWS Organization (o-...) use it"
     )
     who.add_argument("--account", type=_account, help="let this 12-digit AWS account use it")
+    for command in (layer, function, dependencies, run, release):  # also after the command: `build.py invoke --debug`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="as above")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-
+    debug = args.debug or os.environ.get("PYLAMBDA_DEBUG") == "1"
     try:
-        if args.command in ("layer", "deps") and args.sam_build_graph:
-            args.arch = _arch_from_sam(args.sam_build_graph, args.into.name, args.arch)
-        spec = LayerSpec(
-            args.python, args.arch, args.pins, allow_newer_glibc=args.allow_newer_glibc, compile_with=args.compile_with
-        )
-        if args.command == "layer":
-            build_layer(args.into, spec)
-        elif args.command == "function":
-            package_function(args.name, args.into)
-        elif args.command == "deps":
-            build_deps(args.requirements, args.into, spec)
-        elif args.command == "publish":
-            return publish_layer(args.out, spec, args)
-        elif args.command == "invoke":
-            event = args.event_file.read_text() if args.event_file else args.event
-            return invoke(args.name, event, args.out, spec, handler=args.handler, timeout=args.timeout)
-        else:
-            build_all(args.out, spec)
+        return run(args)
+    # What a user can cause is one line; --debug (or PYLAMBDA_DEBUG=1) shows where it came from.
+    # Anything else is build.py's own bug, and keeps its traceback.
+    except UsageError as exc:
+        if debug:
+            raise
+        print(f"build.py: {exc}", file=sys.stderr)
+        return 2
     except BuildError as exc:
+        if debug:
+            raise
         print(f"build.py: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # the machine's: a full disk, a permission, a file removed under the build
+        if debug:
+            raise
+        print(f"build.py: {exc} (--debug shows where)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("build.py: interrupted", file=sys.stderr)
+        return 130
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check every input, then do what the command line asks; the return value is the exit status."""
+    if args.command in ("layer", "deps") and args.sam_build_graph:
+        args.arch = _arch_from_sam(args.sam_build_graph, args.into.name, args.arch)
+    inputs.check(args, function_names())
+    spec = LayerSpec(
+        args.python, args.arch, args.pins, allow_newer_glibc=args.allow_newer_glibc, compile_with=args.compile_with
+    )
+    if args.command == "layer":
+        build_layer(args.into, spec)
+    elif args.command == "function":
+        package_function(args.name, args.into)
+    elif args.command == "deps":
+        build_deps(args.requirements, args.into, spec)
+    elif args.command == "publish":
+        return publish_layer(args.out, spec, args)
+    elif args.command == "invoke":
+        event = args.event_file.read_text() if args.event_file else args.event
+        return invoke(args.name, event, args.out, spec, handler=args.handler, timeout=args.timeout)
+    else:
+        build_all(args.out, spec)
     return 0
 
 

@@ -15,7 +15,8 @@ byte-compiled alike: pylambda (the layer's bootstrap), awslambdaric (``python
 and the *http.client floor* (``http_floor.py``: a bare Runtime API loop on
 the standard library's http.client, which stock urllib3 is built on,
 importing logging and json as both runtimes do; the layer's urllib3 is built
-on the runtime's own ``http11`` instead, so pylambda can start below it). Ratios are pylambda / awslambdaric: below 1.0, pylambda is cheaper.
+on the runtime's own ``http11`` instead, so pylambda can start below it).
+Ratios are pylambda / awslambdaric: below 1.0, pylambda is cheaper.
 
 - cold start CPU: CPU time of the runtime process (all threads) from exec to
   its first response, so init and the first invoke both count;

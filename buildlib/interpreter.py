@@ -99,10 +99,7 @@ def find_pin(path: Path, python: str, arch: str) -> Pin:
         if pin.python == wanted and pin.arch == arch:
             return pin
     known = ", ".join(sorted({p.python for p in pins if p.arch == arch})) or "none"
-    raise UsageError(
-        f"--python {python}: no Python {wanted} for {arch} is pinned in {path} (pinned: {known}):"
-        " choose a pinned version, or give a python-build-standalone tarball or directory"
-    )
+    raise UsageError(f"no Python {wanted} for {arch} is pinned in {path} (pinned: {known})")
 
 
 def download(pin: Pin, cache: Path) -> Path:

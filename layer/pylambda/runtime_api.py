@@ -78,7 +78,7 @@ class RuntimeAPIClient:
     def __init__(self, address: str, slot: Slot | None = None) -> None:
         # No timeout: `next` blocks for as long as there is no event, and
         # Lambda freezes the process meanwhile.
-        self._connection = HTTPConnection(*_host_and_port(address), timeout=None)
+        self._connection = HTTPConnection(*parse_address(address), timeout=None)
         self._answered = False
         self._slot = slot
         if slot is not None:
@@ -262,15 +262,18 @@ class ResponseStream:
 def open_socket(address: str) -> socket.socket:
     """A connection to the Runtime API as urllib3 would open it (no Nagle delay: each call is one small write)."""
     try:
-        connection = socket.create_connection(_host_and_port(address))
+        connection = socket.create_connection(parse_address(address))
     except OSError as exc:
         raise RuntimeAPIError(f"cannot connect to {address}: {exc}") from None
     connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return connection
 
 
-def _host_and_port(address: str) -> tuple[str, int]:
+def parse_address(address: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` too) as $AWS_LAMBDA_RUNTIME_API gives it; anything else is a RuntimeAPIError."""
     host, _, port = address.rpartition(":")
+    if not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RuntimeAPIError(f"AWS_LAMBDA_RUNTIME_API={address!r} is not host:port, such as 127.0.0.1:9001")
     return host.strip("[]"), int(port)
 
 

@@ -122,7 +122,7 @@ def test_build_command_stops_on_a_tampered_download_without_a_layer(
 
 
 def test_unknown_version_names_the_pinned_ones() -> None:
-    with pytest.raises(BuildError, match=r"no pinned Python 3\.9 .*pinned: 3\.12, 3\.13, 3\.14, 3\.15"):
+    with pytest.raises(BuildError, match=r"no Python 3\.9 .*pinned: 3\.12, 3\.13, 3\.14, 3\.15"):
         interpreter.find_pin(build.PINS, "3.9", "x86_64")
 
 

@@ -135,12 +135,11 @@ def test_a_region_that_refuses_gets_one_line_and_the_others_are_still_published(
     publish: Publish, tmp_path: Path
 ) -> None:
     # LocalStack answers an unknown region as us-east-1; publish notices the ARN names another region.
-    done = publish("--regions", "us-east-1,mars-east-1,not a region")
+    done = publish("--regions", "us-east-1,mars-east-1")
     assert done.returncode == 1
     lines = done.stderr.splitlines()
     assert any(line.startswith("us-east-1: published arn:aws:lambda:us-east-1:") for line in lines)
     assert "mars-east-1: refused: the endpoint answered for another region: arn:aws:lambda:us-east-1:" in done.stderr
-    assert "not a region: refused: Provided region_name 'not a region' doesn't match a supported format." in lines
     assert "Traceback" not in done.stderr
     assert list(json.loads((tmp_path / "build" / "layers.json").read_text())) == ["us-east-1"]
 

@@ -1,0 +1,135 @@
+"""Every input build.py takes, checked before anything is downloaded, unpacked or built.
+
+A mistyped name or a broken file should cost the user one line and no wait:
+each check raises a UsageError that says what is wrong and what to do, in
+the form ``<what> <what is wrong>: <what to do>``, and build.py prints it
+after ``build.py: `` with exit status 2, as argparse does for its own errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from pathlib import Path
+
+from . import UsageError, interpreter
+from .emulator import find_emulator
+
+# Lambda's answer to an invoke whose payload is not JSON.
+NOT_JSON = "InvalidRequestContentException: Could not parse request body into json"
+# The shape of a region name (a host name label, as botocore checks it); whether
+# the region exists is the endpoint's to say, so new regions work on day one.
+REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def check(args: argparse.Namespace, functions: list[str]) -> None:
+    """Check the arguments of one build.py command line, in the order they are used."""
+    command = args.command
+    if command != "function":
+        check_python(args.python, args.arch, args.pins)
+        if args.compile_with is not None and not os.access(args.compile_with, os.X_OK):
+            raise UsageError(f"--compile-with {args.compile_with} is not an executable file: give a python3 to run")
+    if command in (None, "invoke", "publish"):
+        check_folder("--out", args.out)
+    if command in ("layer", "function", "deps"):
+        check_folder("--into", args.into)
+    if command in ("function", "invoke"):
+        check_function(args.name, functions)
+    if command == "invoke":
+        check_event(args.event_file, args.event)
+        if args.timeout < 1:
+            raise UsageError(f"--timeout {args.timeout} is not a number of seconds: give 1 or more")
+        find_emulator()
+    if command == "deps":
+        check_requirements(args.requirements)
+    if command == "publish":
+        check_regions(args.regions)
+
+
+def check_python(python: str, arch: str, pins: Path) -> None:
+    """--python: 'none', a version pinned for ``arch`` in ``pins``, 'default', or an existing tarball or directory."""
+    if python == "none":
+        return
+    if re.fullmatch(r"3\.\d+t", python):
+        raise UsageError(
+            f"--python {python}: pylambda does not bundle free-threaded interpreters:"
+            f" use the regular build (--python {python[:-1]})"
+        )
+    if re.fullmatch(r"3\.\d+|default", python):
+        try:
+            interpreter.find_pin(pins, python, arch)
+        except UsageError as exc:
+            if str(exc).startswith("--pins"):  # the table itself is broken: its own message says what to do
+                raise
+            raise UsageError(
+                f"--python {python}: {exc}: choose a pinned version, or give a python-build-standalone tarball"
+            ) from None
+    elif not Path(python).exists():
+        raise UsageError(
+            f"--python {python} is not 'none', a version such as 3.14, nor a tarball or directory that exists:"
+            " give one of those"
+        )
+
+
+def check_folder(option: str, path: Path) -> None:
+    """A folder that exists, or can be made (its nearest existing parent is a folder this user may write to)."""
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(f"{option} {path} is a file, not a folder: give a folder, or a path to create one at")
+        return
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path} cannot be created, as {parent} is a file: give another folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path} cannot be created in {parent} (no write permission): give another folder")
+
+
+def check_function(name: str, functions: list[str]) -> None:
+    if name not in functions:
+        raise UsageError(f"function {name!r} does not exist: choose one of {', '.join(functions) or '(none)'}")
+
+
+def check_event(event_file: Path | None, event: str) -> None:
+    """The event, from --event or the command line, must be JSON, as Lambda requires of an invoke's payload."""
+    where = f"event file {event_file}" if event_file is not None else "event"
+    if event_file is not None:
+        try:
+            event = event_file.read_text()
+        except FileNotFoundError:
+            raise UsageError(
+                f"event file {event_file} does not exist: give a file of JSON, or the JSON itself"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise UsageError(f"event file {event_file} cannot be read ({reason}): give a file of JSON") from None
+    try:
+        json.loads(event)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{where} is not JSON ({NOT_JSON}; line {exc.lineno} column {exc.colno}: {exc.msg}):"
+            ' give JSON, e.g. \'{"hello": "world"}\''
+        ) from None
+
+
+def check_requirements(requirements: Path) -> None:
+    if not requirements.is_file():
+        problem = "is a folder" if requirements.is_dir() else "does not exist"
+        raise UsageError(f"requirements file {requirements} {problem}: give a pip requirements file")
+    try:
+        requirements.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"requirements file {requirements} cannot be read ({reason}): give a text file") from None
+
+
+def check_regions(regions: str) -> None:
+    named = [region.strip() for region in regions.split(",") if region.strip()]
+    if not named:
+        raise UsageError("--regions names no region: give at least one, e.g. us-east-1,eu-west-1")
+    for region in named:
+        if not REGION.fullmatch(region):
+            raise UsageError(f"--regions: {region!r} is not a region name: give names such as us-east-1")
