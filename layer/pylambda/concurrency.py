@@ -87,8 +87,7 @@ def run_loops(count: int, loop: Callable[[supervisor.Slot], object], address: st
     event_loop.serve_concurrently()
     worker_shares = shares(count, worker_count(count))
     table = supervisor.SlotTable(address, count, len(worker_shares))
-    worker = supervisor.Supervisor(api, worker_shares, table).fork_and_supervise()
-    first, count = sum(worker_shares[:worker]), worker_shares[worker]
+    worker, first, count = supervisor.Supervisor(api, worker_shares, table).fork_and_supervise()
     failures: queue.SimpleQueue[BaseException] = queue.SimpleQueue()
     # The supervisor's end of this pipe closes when it dies: then stop too.
     watch = threading.Thread(target=supervisor.watch_supervisor, args=(failures.put,), name="pylambda-watch")

@@ -27,9 +27,21 @@ from ._vendor.urllib3.connection import HTTPConnection
 from ._vendor.urllib3.exceptions import HTTPError
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from .context import Headers
     from .errors import ErrorDocument
-    from .supervisor import Slot
+
+    class Slot(Protocol):
+        """What a client serving one slot of a worker process tells it (``supervisor.Slot``)."""
+
+        socket: socket.socket | None
+
+        def resumes_next(self) -> bool: ...
+        def waiting(self) -> None: ...
+        def taken(self, request_id: str) -> None: ...
+        def detached(self) -> None: ...
+
 
 _BASE = "/2018-06-01/runtime"
 _NEXT = f"{_BASE}/invocation/next"

@@ -158,19 +158,19 @@ class Supervisor:
         self.on_sigterm = signal.getsignal(signal.SIGTERM)  # the runtime's, or the user's: the workers keep it
         self.lifeline = -1
 
-    def fork_and_supervise(self) -> int:
-        """In a worker: return its index. In the supervisor: never return."""
+    def fork_and_supervise(self) -> tuple[int, int, int]:
+        """In a worker: return (its index, its first slot, its slot count). In the supervisor: never return."""
         global _lifeline
         _lifeline, self.lifeline = os.pipe()
         for index in range(len(self.shares)):
             if self.fork(index) == 0:
-                return index
+                return index, self.first_slots[index], self.shares[index]
         signal.signal(signal.SIGTERM, self.stop)
         try:
             while self.workers:
                 replace = self.reap()
                 if replace is not None and not self.stopping and self.fork(replace, self.pause(replace)) == 0:
-                    return replace
+                    return replace, self.first_slots[replace], self.shares[replace]
         except KeyboardInterrupt:  # Ctrl-C in a local run: the workers got it too
             self.stopping, self.status = True, 130
             while self.workers:

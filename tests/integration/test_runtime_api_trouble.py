@@ -22,7 +22,7 @@ from tests.scripted_api import ScriptedAPI
 def run_against(bootstrap: Path, bare_python_dir: Path, tmp_path: Path) -> Iterator[Any]:
     servers: list[ScriptedAPI] = []
 
-    def run(script: list[str]) -> tuple[ScriptedAPI, subprocess.CompletedProcess[str], float]:
+    def run(script: list[str], **extra: str) -> tuple[ScriptedAPI, subprocess.CompletedProcess[str], float]:
         api = ScriptedAPI(script)
         servers.append(api)
         threading.Thread(target=api.serve_forever, daemon=True).start()
@@ -32,6 +32,7 @@ def run_against(bootstrap: Path, bare_python_dir: Path, tmp_path: Path) -> Itera
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
             "_HANDLER": "app.handler",
             "LAMBDA_TASK_ROOT": str(tmp_path),
+            **extra,
         }
         started = time.monotonic()
         done = subprocess.run([str(bootstrap)], env=env, capture_output=True, text=True, timeout=30, check=False)
@@ -58,6 +59,16 @@ def test_a_failing_api_gets_a_few_spaced_retries_then_a_clean_exit(run_against: 
     assert lines[3].startswith("pylambda: lost the Runtime API at 127.0.0.1:")
     assert "Traceback" not in done.stderr
     assert elapsed < 10
+
+
+def test_with_several_slots_a_lost_api_ends_the_runtime_instead_of_restarting_workers(run_against: Any) -> None:
+    """Managed instances: a worker that loses the API tells its supervisor, which stops rather than fork again."""
+    api, done, elapsed = run_against(["event", *["drop"] * 40], AWS_LAMBDA_MAX_CONCURRENCY="4")
+    assert done.returncode == 1, done.stderr
+    assert api.responses == ["/2018-06-01/runtime/invocation/req-1/response"]
+    assert "pylambda: lost the Runtime API at 127.0.0.1:" in done.stderr
+    assert "starting another" not in done.stderr and "Traceback" not in done.stderr
+    assert elapsed < 15
 
 
 def test_a_passing_hiccup_is_ridden_out(run_against: Any) -> None:
