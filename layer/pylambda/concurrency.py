@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 # and Lambda turns away invokes meanwhile. Fewer threads per process (two
 # processes per core, not one) and hand-overs every 0.5 ms bring the
 # emulator's "no free slot" answers to awslambdaric's (one process per slot);
-# measured in benchmarks/concurrency.py, see the README.
+# measured in benchmarks/concurrency.py, see docs/streaming-async-managed-instances.md.
 WORKERS_PER_CORE = 2
 SWITCH_INTERVAL = 0.0005
 

@@ -120,10 +120,11 @@ def test_with_one_usable_core_a_crash_still_costs_only_its_own_invoke(emulator: 
             dying, took = timed_invoke(em, {"n": 99, "die": "os._exit"})
             after = invoke_at_once(em, 4)
             assert em.runtime_pid() == supervisor  # the runtime itself lives on
+            logs = em.logs()
     finally:
         os.sched_setaffinity(0, cores)
     assert took < PROMPT
-    assert dying["errorMessage"] == "Runtime exited with error: exit status 3"
-    assert sorted(answer["n"] for answer in after) == list(range(4))
+    assert dying["errorMessage"] == "Runtime exited with error: exit status 3", (dying, logs[-3000:])
+    assert sorted(answer.get("n", -1) for answer in after) == list(range(4)), (after, logs[-3000:])
     assert len({answer["pid"] for answer in after}) == 1  # one worker serves every slot
     assert supervisor not in {answer["pid"] for answer in after}  # and it is not the supervisor
