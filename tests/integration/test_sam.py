@@ -29,6 +29,17 @@ def test_template_passes_sam_validate_lint() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_readme_layers_snippet_is_a_valid_sam_template(tmp_path: Path) -> None:
+    """The README's template for attaching the layer to your own functions passes `sam validate --lint` as shown."""
+    readme = (build.ROOT / "README.md").read_text()
+    [snippet] = [block for block in readme.split("```yaml\n")[1:] if "Layers:" in block.partition("```")[0]]
+    template = tmp_path / "template.yaml"
+    header = 'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\n'
+    template.write_text(header + snippet.partition("```")[0])
+    done = sam("validate", "--lint", "--template", str(template))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_sam_build_produces_the_same_layers_with_interpreter_and_handler_only_functions(
     bundled_build_dir: Path, standin_python: Path, tmp_path: Path
 ) -> None:
