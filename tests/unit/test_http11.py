@@ -147,3 +147,49 @@ def test_a_request_id_is_quoted_as_urllib_quotes_one_path_segment(request_id: st
     from urllib.parse import quote
 
     assert _quote(request_id) == quote(request_id, safe="")
+
+
+def test_a_connection_tunnels_through_a_proxy_with_connect() -> None:
+    """What urllib3 uses for HTTPS through a proxy: CONNECT first, then the request on the same socket."""
+    proxy = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve_as_proxy_then_target() -> None:
+        peer, _ = proxy.accept()
+        received.append(peer.recv(65536))
+        peer.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        received.append(peer.recv(65536))
+        peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ntunnels")
+        peer.close()
+
+    thread = threading.Thread(target=serve_as_proxy_then_target)
+    thread.start()
+    connection = http11.HTTPConnection("127.0.0.1", proxy.getsockname()[1])
+    connection.set_tunnel("example.com", 443, {"Proxy-Authorization": "Basic eA=="})
+    connection.request("GET", "/")
+    assert connection.getresponse().read() == b"tunnels"
+    thread.join()
+    proxy.close()
+    assert received[0] == (
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Authorization: Basic eA==\r\n\r\n"
+    )
+    assert received[1].startswith(b"GET / HTTP/1.1\r\nHost: example.com:443\r\n")
+
+
+def test_a_proxy_that_refuses_the_tunnel_is_an_os_error() -> None:
+    proxy = socket.create_server(("127.0.0.1", 0))
+
+    def refuse() -> None:
+        peer, _ = proxy.accept()
+        peer.recv(65536)
+        peer.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+        peer.close()
+
+    thread = threading.Thread(target=refuse)
+    thread.start()
+    connection = http11.HTTPConnection("127.0.0.1", proxy.getsockname()[1])
+    connection.set_tunnel("example.com", 443)
+    with pytest.raises(OSError, match="Tunnel connection failed: 407"):
+        connection.request("GET", "/")
+    thread.join()
+    proxy.close()
