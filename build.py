@@ -74,8 +74,7 @@ class LayerSpec:
         self.compile_with = compile_with
 
     def interpreter_source(self) -> Path:
-        """The tarball or directory to bundle: a pinned download (cached) or the user's own."""
-        inputs.check_python(self.python, self.arch, self.pins)
+        """The tarball or directory to bundle: a pinned download (cached) or the user's own (``inputs`` checked it)."""
         if re.fullmatch(r"3\.\d+|default", self.python):
             pin = interpreter.find_pin(self.pins, self.python, self.arch)
             return interpreter.download(pin, cache_dir() / "python")
@@ -447,21 +446,13 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     # What a user can cause is one line; --debug (or PYLAMBDA_DEBUG=1) shows where it came from.
     # Anything else is build.py's own bug, and keeps its traceback.
-    except UsageError as exc:
+    # An OSError is the machine's: a full disk, a permission, a file removed under the build.
+    except (BuildError, OSError) as exc:
         if debug:
             raise
-        print(f"build.py: {exc}", file=sys.stderr)
-        return 2
-    except BuildError as exc:
-        if debug:
-            raise
-        print(f"build.py: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # the machine's: a full disk, a permission, a file removed under the build
-        if debug:
-            raise
-        print(f"build.py: {exc} (--debug shows where)", file=sys.stderr)
-        return 1
+        where = " (--debug shows where)" if isinstance(exc, OSError) else ""
+        print(f"build.py: {exc}{where}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
         print("build.py: interrupted", file=sys.stderr)
         return 130
@@ -484,8 +475,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "publish":
         return publish_layer(args.out, spec, args)
     elif args.command == "invoke":
-        event = args.event_file.read_text() if args.event_file else args.event
-        return invoke(args.name, event, args.out, spec, handler=args.handler, timeout=args.timeout)
+        return invoke(args.name, args.event, args.out, spec, handler=args.handler, timeout=args.timeout)
     else:
         build_all(args.out, spec)
     return 0

@@ -15,6 +15,17 @@ class UsageError(BuildError):
     """An argument or input file that cannot work: exit status 2, as argparse gives, before anything is built."""
 
 
+def read_input(what: str, path: Path, fix: str, missing_fix: str | None = None) -> str:
+    """The text of an input file the user named, or a UsageError: ``<what> <path> does not exist: <fix>``, and so on."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path} does not exist: {missing_fix or fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"{what} {path} cannot be read ({reason}): {fix}") from None
+
+
 def cache_dir() -> Path:
     """Where downloads are kept between builds; ``PYLAMBDA_CACHE`` overrides it."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pylambda"

@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from . import UsageError, interpreter
+from . import UsageError, interpreter, read_input
 from .emulator import find_emulator
 
 # Lambda's answer to an invoke whose payload is not JSON.
@@ -25,7 +25,10 @@ REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def check(args: argparse.Namespace, functions: list[str]) -> None:
-    """Check the arguments of one build.py command line, in the order they are used."""
+    """Check the arguments of one build.py command line, in the order they are used.
+
+    ``invoke``'s event is read here, once: ``args.event`` is then its JSON text, from the command line or ``--event``.
+    """
     command = args.command
     if command != "function":
         check_python(args.python, args.arch, args.pins)
@@ -38,7 +41,7 @@ def check(args: argparse.Namespace, functions: list[str]) -> None:
     if command in ("function", "invoke"):
         check_function(args.name, functions)
     if command == "invoke":
-        check_event(args.event_file, args.event)
+        args.event = check_event(args.event_file, args.event)
         if args.timeout < 1:
             raise UsageError(f"--timeout {args.timeout} is not a number of seconds: give 1 or more")
         find_emulator()
@@ -93,19 +96,11 @@ def check_function(name: str, functions: list[str]) -> None:
         raise UsageError(f"function {name!r} does not exist: choose one of {', '.join(functions) or '(none)'}")
 
 
-def check_event(event_file: Path | None, event: str) -> None:
-    """The event, from --event or the command line, must be JSON, as Lambda requires of an invoke's payload."""
+def check_event(event_file: Path | None, event: str) -> str:
+    """The event, from --event or the command line; it must be JSON, as Lambda requires of an invoke's payload."""
     where = f"event file {event_file}" if event_file is not None else "event"
     if event_file is not None:
-        try:
-            event = event_file.read_text()
-        except FileNotFoundError:
-            raise UsageError(
-                f"event file {event_file} does not exist: give a file of JSON, or the JSON itself"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or exc
-            raise UsageError(f"event file {event_file} cannot be read ({reason}): give a file of JSON") from None
+        event = read_input("event file", event_file, "give a file of JSON", "give a file of JSON, or the JSON itself")
     try:
         json.loads(event)
     except json.JSONDecodeError as exc:
@@ -113,17 +108,13 @@ def check_event(event_file: Path | None, event: str) -> None:
             f"{where} is not JSON ({NOT_JSON}; line {exc.lineno} column {exc.colno}: {exc.msg}):"
             ' give JSON, e.g. \'{"hello": "world"}\''
         ) from None
+    return event
 
 
 def check_requirements(requirements: Path) -> None:
-    if not requirements.is_file():
-        problem = "is a folder" if requirements.is_dir() else "does not exist"
-        raise UsageError(f"requirements file {requirements} {problem}: give a pip requirements file")
-    try:
-        requirements.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise UsageError(f"requirements file {requirements} cannot be read ({reason}): give a text file") from None
+    if requirements.is_dir():
+        raise UsageError(f"requirements file {requirements} is a folder: give a pip requirements file")
+    read_input("requirements file", requirements, "give a text file", "give a pip requirements file")
 
 
 def check_regions(regions: str) -> None:

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from . import BuildError, UsageError, cache_dir, elf, file_sha256, readable_by_all
+from . import BuildError, UsageError, cache_dir, elf, file_sha256, read_input, readable_by_all
 
 # Lambda architecture name -> (python-build-standalone triple, ELF e_machine).
 TRIPLES = {"x86_64": ("x86_64-unknown-linux-gnu", 62), "arm64": ("aarch64-unknown-linux-gnu", 183)}
@@ -74,12 +74,9 @@ PIN_FIELDS = ("python", "arch", "version", "url", "sha256")
 def load_pins(path: Path) -> tuple[str, list[Pin]]:
     """The default minor version and every pin in a pin table; a table that is not one is a UsageError."""
     fix = "fix it, or leave --pins out to use interpreters.json"
+    text = read_input("--pins", path, fix)
     try:
-        table = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"--pins {path} does not exist: {fix}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--pins {path} cannot be read ({getattr(exc, 'strerror', None) or exc}): {fix}") from None
+        table = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"--pins {path} is not JSON (line {exc.lineno}: {exc.msg}): {fix}") from None
     entries = table.get("interpreters") if isinstance(table, dict) else None

@@ -93,3 +93,13 @@ def test_invoke_command_prints_the_response_and_fails_on_function_errors(tmp_pat
     assert "--- logs of echo" in good.stderr
     assert bad.returncode == 1
     assert '"errorType": "PaymentDeclined"' in bad.stdout
+
+
+def test_invoke_command_takes_the_event_from_a_file(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text('{"from": "a file"}')
+    command = [sys.executable, str(build.ROOT / "build.py"), "--python", "none", "--out", str(tmp_path / "build")]
+    command += ["invoke", "echo", "--event", str(event)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert '"event": {"from": "a file"}' in done.stdout
