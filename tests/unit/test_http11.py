@@ -8,9 +8,11 @@ Runtime API client turns into one line), never hang or return half an answer.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import threading
+from collections.abc import Iterator
 
 import pytest
 from pylambda import http11
@@ -62,6 +64,31 @@ MALFORMED = {
 }
 
 
+@contextlib.contextmanager
+def peer_answering(*answers: bytes) -> Iterator[tuple[int, list[bytes]]]:
+    """A server that takes one connection and answers each request it reads, in turn, with the next of ``answers``.
+
+    Yields its port and the requests received (one ``recv`` each), complete once the block ends.
+    """
+    server = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:
+        peer, _ = server.accept()
+        for answer in answers:
+            received.append(peer.recv(65536))
+            peer.sendall(answer)
+        peer.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        yield server.getsockname()[1], received
+    finally:
+        thread.join()
+        server.close()
+
+
 @pytest.mark.parametrize("name", WELL_FORMED)
 def test_a_well_formed_answer_reads_as_http_client_reads_it(name: str) -> None:
     ours = read_answer(http11, WELL_FORMED[name])
@@ -90,21 +117,15 @@ def test_header_lookups_ignore_case_and_keep_every_value() -> None:
 
 def test_a_connection_frames_a_request_as_http_client_does() -> None:
     """Request line, Host, Accept-Encoding, Content-Length and body, as one write when the body is bytes."""
-    server = socket.create_server(("127.0.0.1", 0))
-    port = server.getsockname()[1]
-    connection = http11.HTTPConnection("127.0.0.1", port)
-    connection.request("POST", "/path", b'{"a": 1}', {"Content-Type": "application/json"})
-    peer, _ = server.accept()
-    received = peer.recv(65536)
-    assert received == (
+    with peer_answering(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n") as (port, received):
+        connection = http11.HTTPConnection("127.0.0.1", port)
+        connection.request("POST", "/path", b'{"a": 1}', {"Content-Type": "application/json"})
+        assert connection.getresponse().status == 202
+        connection.close()
+    assert received == [
         f"POST /path HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept-Encoding: identity\r\n".encode()
         + b'Content-Length: 8\r\nContent-Type: application/json\r\n\r\n{"a": 1}'
-    )
-    peer.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
-    assert connection.getresponse().status == 202
-    for conn in (peer, server):
-        conn.close()
-    connection.close()
+    ]
 
 
 @pytest.mark.parametrize("bad", ["GET /a b", "GET\r\n/", ""])
@@ -122,21 +143,10 @@ def test_a_header_value_that_would_split_the_head_is_refused() -> None:
 
 
 def test_a_malformed_runtime_api_answer_is_one_runtime_api_error() -> None:
-    server = socket.create_server(("127.0.0.1", 0))
-
-    def answer_badly() -> None:
-        peer, _ = server.accept()
-        peer.recv(65536)
-        peer.sendall(b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id abc\r\n\r\n")
-        peer.close()
-
-    thread = threading.Thread(target=answer_badly)
-    thread.start()
-    client = RuntimeAPIClient(f"127.0.0.1:{server.getsockname()[1]}")
-    with pytest.raises(RuntimeAPIError, match="GET /2018-06-01/runtime/invocation/next failed: "):
-        client.next_invocation()
-    thread.join()
-    server.close()
+    with peer_answering(b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id abc\r\n\r\n") as (port, _):
+        client = RuntimeAPIClient(f"127.0.0.1:{port}")
+        with pytest.raises(RuntimeAPIError, match="GET /2018-06-01/runtime/invocation/next failed: "):
+            client.next_invocation()
 
 
 @pytest.mark.parametrize(
@@ -151,25 +161,12 @@ def test_a_request_id_is_quoted_as_urllib_quotes_one_path_segment(request_id: st
 
 def test_a_connection_tunnels_through_a_proxy_with_connect() -> None:
     """What urllib3 uses for HTTPS through a proxy: CONNECT first, then the request on the same socket."""
-    proxy = socket.create_server(("127.0.0.1", 0))
-    received: list[bytes] = []
-
-    def serve_as_proxy_then_target() -> None:
-        peer, _ = proxy.accept()
-        received.append(peer.recv(65536))
-        peer.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        received.append(peer.recv(65536))
-        peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ntunnels")
-        peer.close()
-
-    thread = threading.Thread(target=serve_as_proxy_then_target)
-    thread.start()
-    connection = http11.HTTPConnection("127.0.0.1", proxy.getsockname()[1])
-    connection.set_tunnel("example.com", 443, {"Proxy-Authorization": "Basic eA=="})
-    connection.request("GET", "/")
-    assert connection.getresponse().read() == b"tunnels"
-    thread.join()
-    proxy.close()
+    established = b"HTTP/1.1 200 Connection established\r\n\r\n"
+    with peer_answering(established, b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ntunnels") as (port, received):
+        connection = http11.HTTPConnection("127.0.0.1", port)
+        connection.set_tunnel("example.com", 443, {"Proxy-Authorization": "Basic eA=="})
+        connection.request("GET", "/")
+        assert connection.getresponse().read() == b"tunnels"
     assert received[0] == (
         b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Authorization: Basic eA==\r\n\r\n"
     )
@@ -177,19 +174,9 @@ def test_a_connection_tunnels_through_a_proxy_with_connect() -> None:
 
 
 def test_a_proxy_that_refuses_the_tunnel_is_an_os_error() -> None:
-    proxy = socket.create_server(("127.0.0.1", 0))
-
-    def refuse() -> None:
-        peer, _ = proxy.accept()
-        peer.recv(65536)
-        peer.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
-        peer.close()
-
-    thread = threading.Thread(target=refuse)
-    thread.start()
-    connection = http11.HTTPConnection("127.0.0.1", proxy.getsockname()[1])
-    connection.set_tunnel("example.com", 443)
-    with pytest.raises(OSError, match="Tunnel connection failed: 407"):
-        connection.request("GET", "/")
-    thread.join()
-    proxy.close()
+    refusal = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+    with peer_answering(refusal) as (port, _):
+        connection = http11.HTTPConnection("127.0.0.1", port)
+        connection.set_tunnel("example.com", 443)
+        with pytest.raises(OSError, match="Tunnel connection failed: 407"):
+            connection.request("GET", "/")
