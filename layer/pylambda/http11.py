@@ -197,16 +197,12 @@ class HTTPResponse:
         connection = (self.msg.get("connection") or "").lower()
         self.will_close = "close" in connection or (self.version == 10 and "keep-alive" not in connection)
         self.chunked = "chunked" in (self.msg.get("transfer-encoding") or "").lower()
-        length = self.msg.get("content-length")
-        if self.chunked:
-            self.length = None
-        elif length is not None:
+        length = None if self.chunked else self.msg.get("content-length")
+        if length is not None:
             if not length.isdigit():
                 raise BadHeaderLine(f"Content-Length: {length}")
             self.length = int(length)
-        else:
-            self.length = None
-        if self.status in (204, 304) or 100 <= self.status < 200 or self._method == "HEAD":
+        if self.status in (204, 304) or self._method == "HEAD":
             self.length = 0
         if not self.chunked and self.length is None:
             self.will_close = True  # the body runs to the end of the connection
