@@ -40,7 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
         if step == "traced":
             headers["Lambda-Runtime-Trace-Id"] = TRACE_ID
             headers["Lambda-Runtime-Deadline-Ms"] = str(int(time.time() * 1000) + 30_000)
-        self._send(200, b'{"n": 1}', headers)
+        self._send(200, b'{"n": 1}', {**headers, "Content-Type": "application/json"})
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))

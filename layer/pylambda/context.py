@@ -9,11 +9,11 @@ values come from the environment, read once at start-up.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import logs
 from .errors import CONTEXT_UNMARSHAL_ERROR, RuntimeFault
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ COGNITO_IDENTITY = "Lambda-Runtime-Cognito-Identity"
 TENANT_ID = "Lambda-Runtime-Aws-Tenant-Id"
 
 _T = TypeVar("_T")
+# What context.w3c() passes on from the client context's "w3c" object, when they are strings.
+W3C_FIELDS = ("traceparent", "tracestate", "baggage")
 
 
 class FunctionInfo:
@@ -66,16 +68,21 @@ class Client:
 class ClientContext:
     """``client_context``: what the AWS Mobile SDK or the invoker passed along."""
 
-    __slots__ = ("client", "custom", "env")
+    __slots__ = ("_w3c", "client", "custom", "env")
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
         client = fields.get("client")
         self.client = Client(client) if isinstance(client, dict) else None
         self.custom = fields.get("custom")
         self.env = fields.get("env")
+        # The W3C trace context (OpenTelemetry's propagation), read through context.w3c() only.
+        w3c = fields.get("w3c")
+        self._w3c = (
+            {key: w3c[key] for key in W3C_FIELDS if isinstance(w3c.get(key), str)} if isinstance(w3c, dict) else {}
+        )
 
     def __repr__(self) -> str:
-        return _repr(self, self.__slots__)
+        return _repr(self, ("client", "custom", "env"))
 
 
 class CognitoIdentity:
@@ -114,9 +121,14 @@ class LambdaContext:
         """Milliseconds left before Lambda stops this invoke; never negative."""
         return max(self._deadline_ms - int(time.time() * 1000), 0)
 
+    def w3c(self) -> dict[str, str]:
+        """The W3C trace context the invoker sent (``traceparent``, ``tracestate``, ``baggage``), as in the managed
+        runtime: the string fields of the client context's ``w3c`` object; empty without one."""
+        return dict(self.client_context._w3c) if self.client_context is not None else {}
+
     def log(self, message: object) -> None:
-        """Write to the function's log, like ``context.log`` in the managed runtime."""
-        sys.stdout.write(str(message))
+        """Write to the function's log as it is, like ``context.log`` in the managed runtime."""
+        logs.log_raw(str(message))
 
     def __repr__(self) -> str:
         names = (

@@ -8,6 +8,7 @@ users of the managed Python runtime already parse: ``errorMessage``,
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING
 
@@ -89,7 +90,11 @@ def _encodable(text: str) -> str:
 
 
 def user_stack_trace(exc: BaseException) -> list[str]:
-    """The frames that led to ``exc``, its causes first as Python prints them, without the runtime's own frames."""
+    """The frames that led to ``exc``, its causes first as Python prints them, without the runtime's own frames.
+
+    Each frame is written as the managed runtime writes it: file, line and
+    function, then the source line, without 3.11+'s ``^^^`` position lines.
+    """
     # traceback pulls in linecache and tokenize: only failures pay for them.
     import traceback
 
@@ -105,15 +110,44 @@ def user_stack_trace(exc: BaseException) -> list[str]:
     chain.reverse()  # the root cause first, as Python prints a chain
     entries: list[str] = []
     for index, current in enumerate(chain):
-        tb = current.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_RUNTIME_DIR):
-            tb = tb.tb_next
-        entries += traceback.format_list(traceback.extract_tb(tb))
+        entries += traceback.format_list(user_frames(current))  # type: ignore[arg-type]  # (a line may be None)
         if index + 1 < len(chain):  # joined to the next exception as Python's own traceback does
             entries.append(f"{type(current).__name__}: {_message_of(current)}\n")
             joint = _CAUSE if chain[index + 1].__cause__ is current else _CONTEXT
             entries.append(f"\n{joint}\n\n")
     return entries
+
+
+def user_frames(exc: BaseException) -> list[tuple[str, int | None, str, str | None]]:
+    """``exc``'s frames as (file, line, function, source), from the first that is not the runtime's."""
+    import traceback
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_RUNTIME_DIR):
+        tb = tb.tb_next
+    # Plain tuples, not FrameSummary: formatted, they carry no column positions, so no caret lines.
+    return [(frame.filename, frame.lineno, frame.name, frame.line) for frame in traceback.extract_tb(tb)]
+
+
+def xray_cause(exc: BaseException) -> str:
+    """The exception as X-Ray records it on the invoke's trace: the ``Lambda-Runtime-Function-XRay-Error-Cause``.
+
+    The managed runtime's fields: the working directory, the exception's
+    type, message and frames, and the files the frames are in. A failure the
+    runtime found itself is a ``LambdaValidationError`` without frames.
+    ASCII-only JSON, as a header must be; credentials masked.
+    """
+    if isinstance(exc, RuntimeFault):
+        kind, message, frames = "LambdaValidationError", exc.message, []
+    else:
+        kind, message, frames = type(exc).__name__, _message_of(exc), user_frames(exc)
+    stack = [{"label": name, "path": path, "line": line} for path, line, name, _ in frames]
+    cause = {
+        "working_directory": os.getcwd(),
+        "exceptions": [{"message": message, "type": kind, "stack": stack}],
+        "paths": list(dict.fromkeys(path for path, _, _, _ in frames)),
+    }
+    return redact_secrets(json.dumps(cause))
 
 
 def redact_secrets(text: str) -> str:

@@ -24,7 +24,6 @@ from .errors import (
     MALFORMED_HANDLER_NAME,
     USER_CODE_SYNTAX_ERROR,
     RuntimeFault,
-    user_stack_trace,
 )
 
 Handler = Callable[[Any, Any], Any]
@@ -46,13 +45,13 @@ def load_handler(spec: str, code_roots: list[str]) -> Handler:
     _refuse_module_outside(module_name, code_roots)
     try:
         module = importlib.import_module(module_name)
+    # The two documents as the managed runtime writes them: where a syntax
+    # error is, in its own layout; no frames for a module that cannot be found.
     except SyntaxError as exc:
-        where = f'  File "{exc.filename}", line {exc.lineno}\n    {(exc.text or "").strip()}\n'
+        where = f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}'
         raise RuntimeFault(USER_CODE_SYNTAX_ERROR, f"Syntax error in module '{module_name}': {exc}", [where]) from exc
     except ImportError as exc:
-        # The frames say which line of the user's code asked for the missing module.
-        message = f"Unable to import module '{module_name}': {exc}"
-        raise RuntimeFault(IMPORT_MODULE_ERROR, message, user_stack_trace(exc)) from exc
+        raise RuntimeFault(IMPORT_MODULE_ERROR, f"Unable to import module '{module_name}': {exc}") from exc
     handler = getattr(module, function_name, None)
     if handler is None:
         raise RuntimeFault(HANDLER_NOT_FOUND, f"Handler '{function_name}' missing on module '{module_name}'")
@@ -67,8 +66,11 @@ def load_handler(spec: str, code_roots: list[str]) -> Handler:
 def parse_handler_name(spec: str) -> tuple[str, str]:
     """Split ``dir/pkg.mod.function`` into (``dir.pkg.mod``, ``function``), or refuse it."""
     module_path, dot, function_name = spec.rpartition(".")
+    if not dot:  # the managed runtime's words for a name without a function
+        message = f"Bad handler '{spec}': not enough values to unpack (expected 2, got 1)"
+        raise RuntimeFault(MALFORMED_HANDLER_NAME, message)
     segments = module_path.replace("/", ".").split(".")
-    if not dot or not all(_SEGMENT.fullmatch(part) for part in [*segments, function_name]):
+    if not all(_SEGMENT.fullmatch(part) for part in [*segments, function_name]):
         raise RuntimeFault(
             MALFORMED_HANDLER_NAME,
             f"Bad handler '{spec}': expected 'module.function', where module is a path of "

@@ -31,13 +31,17 @@ from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from . import request_context
-from .errors import error_document, redact_secrets
+from .errors import redact_secrets
 
 if TYPE_CHECKING:
     from .errors import ErrorDocument
 
 _as_json = False
+# With a log level set, text records' frames carry their level too, as the managed runtime's do.
+_leveled_frames = False
 TELEMETRY_FD = "_LAMBDA_TELEMETRY_LOG_FD"
+# The managed runtime indents a failure's traceback in text logs with no-break spaces.
+_INDENT = "\u00a0"
 
 # Lambda's level names, mapped onto the logging module's.
 _LEVELS = {
@@ -49,22 +53,26 @@ _LEVELS = {
     "ERROR": logging.ERROR,
     "FATAL": logging.CRITICAL,
     "CRITICAL": logging.CRITICAL,
+    "NOTSET": logging.NOTSET,
 }
 
-# Attributes every LogRecord has; anything else on a record came from `extra=`
-# and belongs in the JSON object.
-_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message",
-    "asctime",
-    "aws_request_id",
-    "tenant_id",
-}
+# The LogRecord attributes that a JSON record leaves out, as the managed runtime
+# does; anything else on a record (`extra=`, taskName inside an asyncio task)
+# becomes a field of the JSON object.
+_RECORD_FIELDS = frozenset(
+    {
+        *("name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info", "exc_text"),
+        *("stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread", "threadName"),
+        *("processName", "process", "aws_request_id", "tenant_id"),
+    }
+)
 
 
 def install(environ: MutableMapping[str, str]) -> None:
     """Set up stdout, the telemetry descriptor and the root logger for the life of the process."""
-    global _as_json, _write
+    global _as_json, _leveled_frames, _write
     _as_json = environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+    _leveled_frames = _as_json or bool(environ.get("AWS_LAMBDA_LOG_LEVEL"))
     # Taken out of the environment, so that the user's code and its child processes never see it.
     descriptor = environ.pop(TELEMETRY_FD, None)
     if descriptor is not None:
@@ -107,13 +115,17 @@ def flush() -> None:
 
 
 class TextFormatter(logging.Formatter):
-    """``[LEVEL]<tab>timestamp<tab>request id<tab>message``, in UTC."""
+    """``[LEVEL]<tab>timestamp<tab>request id<tab>message``, in UTC, then the traceback if there is one.
+
+    The managed runtime's layout to the byte, trailing newline included (one
+    event either way: see ``_write_line``).
+    """
 
     converter = time.gmtime  # type: ignore[assignment]  # typeshed's signature is narrower than gmtime's
 
     def __init__(self) -> None:
         super().__init__(
-            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
             "%Y-%m-%dT%H:%M:%S",
         )
 
@@ -122,44 +134,80 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record, with the fields CloudWatch Logs Insights expects."""
+    """One JSON object per record, with the managed runtime's fields in its order.
+
+    ``timestamp`` (to the second, UTC), ``level`` (the standard level at or
+    below the record's), ``message`` (a dict logged alone stays a dict),
+    ``logger``; with an exception ``stackTrace``, ``errorType``,
+    ``errorMessage`` and ``location``; ``requestId``, ``tenantId`` and
+    ``extra=`` fields. Fields that are None are left out.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
-        # A dict logged on its own stays structured rather than becoming its repr.
-        message = record.msg if isinstance(record.msg, dict) and not record.args else record.getMessage()
+        exc_type, exc, tb = record.exc_info or (None, None, None)
+        failed = exc is not None
+        stack = None
+        if failed:
+            import traceback  # only records with an exception pay for it
+
+            stack = traceback.format_tb(tb)
         document: dict[str, Any] = {
-            "timestamp": _timestamp(record.created),
-            "level": record.levelname,
-            "message": message,
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "level": logging.getLevelName(_standard_level(record.levelno)),
+            "message": record.msg if isinstance(record.msg, dict) and not record.args else record.getMessage(),
             "logger": record.name,
-            "requestId": getattr(record, "aws_request_id", ""),
+            "stackTrace": stack,
+            "errorType": exc_type.__name__ if exc_type is not None and failed else None,
+            "errorMessage": str(exc) if failed else None,
+            "requestId": getattr(record, "aws_request_id", None),
+            "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if failed else None,
+            "tenantId": getattr(record, "tenant_id", None),
         }
-        tenant_id = getattr(record, "tenant_id", None)
-        if tenant_id is not None:
-            document["tenantId"] = tenant_id
-        if record.exc_info and record.exc_info[1] is not None:
-            error = error_document(record.exc_info[1])
-            document["errorType"] = error["errorType"]
-            document["errorMessage"] = error["errorMessage"]
-            document["stackTrace"] = error["stackTrace"]
         for key, value in vars(record).items():
             if key not in _RECORD_FIELDS and key not in document:
                 document[key] = value
         # default=str: a record with an odd `extra` value is still logged, not dropped.
-        return redact_secrets(json.dumps(document, ensure_ascii=False, default=str))
+        text = json.dumps({k: v for k, v in document.items() if v is not None}, ensure_ascii=False, default=str)
+        return redact_secrets(text) + "\n"
+
+
+def _standard_level(level: int) -> int:
+    """The standard level a record's level counts as: 25 is INFO, 60 CRITICAL."""
+    return min(50, max(0, level)) // 10 * 10
 
 
 def report_error(error: ErrorDocument) -> None:
-    """Log a failed invoke or init, so it shows in the function's logs as well as to the caller."""
+    """Log a failed invoke or init, so it shows in the function's logs as well as to the caller.
+
+    In the managed runtime's layout: text starts ``[ERROR] Type: message``,
+    then the traceback, indented with no-break spaces; JSON is the error
+    document with a timestamp (to the second) and the level first.
+    """
     now = time.time()
     if _as_json:
-        text = json.dumps({"timestamp": _timestamp(now), "level": "ERROR", **error}, ensure_ascii=False)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        text = json.dumps({"timestamp": stamp, "level": "ERROR", **error}, ensure_ascii=False)
     else:
-        ids = f"[ERROR]\t{_timestamp(now)}\t{error['requestId']}"
-        head = f"{ids}\t{error['errorType']}: {error['errorMessage']}"
-        trace = "".join(error["stackTrace"])
-        text = f"{head}\nTraceback (most recent call last):\n{trace}".rstrip("\n") if trace else head
+        head = "[ERROR]"
+        if error["errorType"]:
+            head += f" {error['errorType']}"
+        if error["errorMessage"]:
+            head += f"{':' if error['errorType'] else ''} {error['errorMessage']}"
+        lines = [head, "Traceback (most recent call last):"]
+        for entry in error["stackTrace"]:
+            lines += [_INDENT * (len(line) - len(line.lstrip(" "))) + line.lstrip(" ") for line in entry.splitlines()]
+            if not entry:
+                lines.append("")
+        text = "\n".join(lines)
     _write(text, logging.ERROR, now)
+
+
+def log_raw(message: str) -> None:
+    """``context.log``: the message as it is, as one event where Lambda gave the runtime a telemetry descriptor."""
+    if _write is _write_line:
+        sys.stdout.write(message)
+    else:
+        _write(message, None, time.time())
 
 
 class _EventHandler(logging.Handler):
@@ -171,12 +219,13 @@ class _EventHandler(logging.Handler):
         except Exception:  # a record whose message cannot be formatted: logging's own report, as for any handler
             self.handleError(record)
             return
-        # In text format, the managed runtime's frames carry no level.
-        _write(text, record.levelno if _as_json else None, record.created)
+        # In text format without a log level, the managed runtime's frames carry no level.
+        _write(text, record.levelno if _leveled_frames else None, record.created)
 
 
 def _write_line(text: str, level: int | None, created: float) -> None:
     """One event on stdout: one line, inner line breaks as carriage returns."""
+    text = text[:-1] if text.endswith("\n") else text
     line = text.replace("\r\n", "\r").replace("\n", "\r") + "\n"
     try:
         sys.stdout.write(line)
@@ -248,9 +297,3 @@ def _telemetry_writer(descriptor: str) -> Callable[[str, int | None, float], Non
                     fcntl.lockf(fd, fcntl.LOCK_UN)
 
     return write_frame
-
-
-def _timestamp(epoch: float) -> str:
-    """ISO 8601 in UTC with milliseconds, like Lambda's own log lines."""
-    seconds = int(epoch)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((epoch - seconds) * 1000):03d}Z"

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from . import concurrency, event_loop, logs, request_context, shutdown, streaming
 from .context import TENANT_ID, TRACE_ID, FunctionInfo, LambdaContext
-from .errors import INVALID_ENTRYPOINT, USER_CODE_FAILURES, RuntimeFault, error_document
+from .errors import INVALID_ENTRYPOINT, USER_CODE_FAILURES, RuntimeFault, error_document, xray_cause
 from .handler_loader import Handler, load_handler
 from .payload import decode_event, encode_result
 from .runtime_api import Invocation, RuntimeAPIClient, RuntimeAPIError, RuntimeAPIRefused, parse_address
@@ -111,7 +111,7 @@ def serve(api: RuntimeAPIClient, handler: Handler, function: FunctionInfo, invoc
     request_context.enter(request_id, headers.get(TENANT_ID), headers.get(TRACE_ID))
     try:
         context = LambdaContext(function, headers)
-        result = handler(decode_event(invocation.body), context)
+        result = handler(decode_event(invocation.body, headers.get("Content-Type")), context)
         if event_loop.is_awaitable(result):  # an async def handler
             result = event_loop.run(result)
         if streaming.is_stream(result):  # a handler that yields
@@ -124,7 +124,7 @@ def serve(api: RuntimeAPIClient, handler: Handler, function: FunctionInfo, invoc
     except USER_CODE_FAILURES as exc:
         error = error_document(exc, request_id)
         logs.report_error(error)
-        _deliver(api.post_error, request_id, error)
+        _deliver(api.post_error, request_id, error, xray_cause(exc))
     else:
         logs.flush()
         _deliver(api.post_response, request_id, body, content_type)

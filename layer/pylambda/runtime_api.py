@@ -47,6 +47,10 @@ _BASE = "/2018-06-01/runtime"
 _NEXT = f"{_BASE}/invocation/next"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 ERROR_BODY_HEADER = "Lambda-Runtime-Function-Error-Body"
+XRAY_CAUSE_HEADER = "Lambda-Runtime-Function-XRay-Error-Cause"
+INVOCATION_ID_HEADER = "Lambda-Runtime-Invocation-Id"
+# The managed runtime leaves the X-Ray cause out at this size: no header of a megabyte.
+MAX_XRAY_CAUSE = 1024 * 1024
 
 
 # `next` is the one call that is safe to repeat: once the API has answered at
@@ -93,6 +97,8 @@ class RuntimeAPIClient:
         self._connection = HTTPConnection(*parse_address(address), timeout=None)
         self._answered = False
         self._slot = slot
+        # Lambda Managed Instances name each invoke with an invocation id too; the answer carries it back.
+        self._echo: dict[str, str] = {}
         if slot is not None:
             self._connection.sock = slot.socket
 
@@ -119,29 +125,34 @@ class RuntimeAPIClient:
             raise RuntimeAPIError("the Runtime API sent an event without a request id")
         if slot is not None:
             slot.taken(request_id)
+        invocation_id = headers.get(INVOCATION_ID_HEADER)
+        self._echo = {INVOCATION_ID_HEADER: invocation_id} if invocation_id else {}
         return Invocation(request_id, body, headers)
 
     def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
         """Deliver the handler's result to the caller."""
         path = f"{_BASE}/invocation/{_quote(request_id)}/response"
-        self._call("POST", path, body, {"Content-Type": content_type})
+        self._call("POST", path, body, {"Content-Type": content_type, **self._echo})
 
     def open_stream(self, request_id: str, content_type: str) -> ResponseStream:
         """Start a streamed response: each chunk written reaches the caller without waiting for the rest."""
         return ResponseStream(self, f"{_BASE}/invocation/{_quote(request_id)}/response", content_type)
 
-    def post_error(self, request_id: str, error: ErrorDocument) -> None:
-        """Fail the invoke with this error document."""
-        self._post_error(f"{_BASE}/invocation/{_quote(request_id)}/error", error)
+    def post_error(self, request_id: str, error: ErrorDocument, xray_cause: str = "") -> None:
+        """Fail the invoke with this error document; ``xray_cause`` puts the exception in the invoke's trace."""
+        headers = dict(self._echo)
+        if xray_cause and len(xray_cause) < MAX_XRAY_CAUSE:
+            headers[XRAY_CAUSE_HEADER] = xray_cause
+        self._post_error(f"{_BASE}/invocation/{_quote(request_id)}/error", error, headers)
 
     def post_init_error(self, error: ErrorDocument) -> None:
         """Fail the initialisation: Lambda reports it to the caller and restarts the runtime."""
-        self._post_error(f"{_BASE}/init/error", error)
+        self._post_error(f"{_BASE}/init/error", error, {})
 
-    def _post_error(self, path: str, error: ErrorDocument) -> None:
+    def _post_error(self, path: str, error: ErrorDocument, headers: dict[str, str]) -> None:
         # Header values must be Latin-1; an exception class may be named in any script.
         error_type = error["errorType"].encode("ascii", "replace").decode()
-        headers = {"Content-Type": "application/json", ERROR_TYPE_HEADER: error_type}
+        headers.update({"Content-Type": "application/json", ERROR_TYPE_HEADER: error_type})
         self._call("POST", path, json.dumps(error, ensure_ascii=False).encode(), headers)
 
     def _call(
@@ -230,6 +241,7 @@ class ResponseStream:
             "Lambda-Runtime-Function-Response-Mode": "streaming",
             "Transfer-Encoding": "chunked",
             "Trailer": f"{ERROR_TYPE_HEADER}, {ERROR_BODY_HEADER}",
+            **client._echo,
         }
         try:
             self._connection.putrequest("POST", path)

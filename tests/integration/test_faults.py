@@ -26,7 +26,7 @@ TaskRoot = Callable[[Mapping[str, str]], Path]
 # Every fault handler below is reached through one dispatching handler, so a
 # single process can fail in one invoke and be asked to serve the next.
 FAULTS = """
-import ctypes, decimal, json, logging, math, os, signal, sys, time
+import ctypes, decimal, json, logging, os, signal, sys, time
 
 class OutOfStock(Exception):
     pass
@@ -95,8 +95,8 @@ def result_set(e):
 def result_object(e):
     return object()
 
-def result_nan(e):
-    return {"ratio": math.nan}
+def result_bytes_not_utf8(e):
+    return {"data": b"\\xff"}
 
 def result_circular(e):
     loop = []
@@ -269,12 +269,15 @@ def test_timeout_gives_the_caller_the_timeout_and_a_fresh_process_serves_next(em
 # --- 4. import-time failures name the file and line ---------------------------------------------------
 
 
-def test_missing_dependency_points_at_the_import_line(emulator: Start, task_root: TaskRoot) -> None:
+def test_missing_dependency_is_named_in_the_message_without_frames_as_in_the_managed_runtime(
+    emulator: Start, task_root: TaskRoot
+) -> None:
     root = task_root({"app.py": "import json\nimport not_installed_here\n\ndef handler(e, c):\n    return 1\n"})
     with emulator(root) as em:
         error = body(em.invoke("{}"))
     assert error["errorType"] == "Runtime.ImportModuleError"
-    assert f'File "{root / "app.py"}", line 2, in <module>' in "".join(error["stackTrace"])
+    assert error["errorMessage"] == "Unable to import module 'app': No module named 'not_installed_here'"
+    assert error["stackTrace"] == []
 
 
 def test_syntax_error_message_names_file_and_line(emulator: Start, task_root: TaskRoot) -> None:
@@ -293,7 +296,7 @@ def test_syntax_error_message_names_file_and_line(emulator: Start, task_root: Ta
     [
         ("result_set", "Object of type set is not JSON serializable"),
         ("result_object", "Object of type object is not JSON serializable"),
-        ("result_nan", "Out of range float values are not JSON compliant"),
+        ("result_bytes_not_utf8", "'utf-8' codec can't decode byte 0xff in position 0"),
         ("result_circular", "Circular reference detected"),
     ],
 )

@@ -149,6 +149,7 @@ class _RecordingHandler(BaseHTTPRequestHandler):
         body = b"{}"
         self.send_response(200)
         self.send_header("Lambda-Runtime-Aws-Request-Id", "req-stream")
+        self.send_header("Content-Type", "application/json")
         self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30_000))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

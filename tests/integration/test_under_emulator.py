@@ -78,7 +78,8 @@ def test_fail_reports_its_business_error_and_then_serves_a_good_invoke(
     assert failed["requestId"]
     assert any("in charge" in frame for frame in failed["stackTrace"])
     assert good == {"charged": 10}
-    assert f"\t{failed['requestId']}\tPaymentDeclined: card declined" in logs
+    head = "[ERROR] PaymentDeclined: card declined for amount 500: limit is 100\rTraceback (most recent call last):\r"
+    assert head in logs
 
 
 def test_batch_stops_before_its_deadline(emulator: Start, build_dir: Path, tmp_path: Path) -> None:
@@ -194,7 +195,7 @@ def test_invoke_errors_come_back_typed_and_the_same_process_serves_the_next(
     assert error["errorType"] == error_type
     assert message in error["errorMessage"]
     assert error["requestId"]
-    assert f"\t{error['requestId']}\t{error_type}: " in logs
+    assert f"[ERROR] {error_type}: " in logs
     assert before["pid"] == after["pid"]
 
 

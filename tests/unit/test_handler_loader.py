@@ -92,7 +92,7 @@ def test_syntax_error_names_file_and_line(code: Callable[..., Path]) -> None:
     assert fault.error_type == errors.USER_CODE_SYNTAX_ERROR
     assert fault.message.startswith("Syntax error in module 'app': ")
     assert "app.py" in fault.message
-    assert f'File "{root / "app.py"}", line ' in fault.stack_trace[0]
+    assert f'File "{root / "app.py"}" Line ' in fault.stack_trace[0]  # the managed runtime's layout
 
 
 def test_missing_function_is_handler_not_found(code: Callable[..., Path]) -> None:

@@ -26,16 +26,19 @@ class RecordingAPI:
     def __init__(self) -> None:
         self.responses: list[tuple[str, bytes, str]] = []
         self.errors: list[tuple[str, ErrorDocument]] = []
+        self.xray_causes: list[str] = []
 
     def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
         self.responses.append((request_id, body, content_type))
 
-    def post_error(self, request_id: str, error: ErrorDocument) -> None:
+    def post_error(self, request_id: str, error: ErrorDocument, xray_cause: str) -> None:
         self.errors.append((request_id, error))
+        self.xray_causes.append(xray_cause)
 
 
 def invocation(body: bytes = b"{}", **headers: str) -> Invocation:
-    return Invocation("req-1", body, {"Lambda-Runtime-Aws-Request-Id": "req-1", **headers})
+    fields = {"Lambda-Runtime-Aws-Request-Id": "req-1", "Content-Type": "application/json", **headers}
+    return Invocation("req-1", body, fields)
 
 
 def run(handler: Any, body: bytes = b"{}", **headers: str) -> RecordingAPI:
@@ -121,7 +124,9 @@ def test_trace_id_is_set_for_the_invoke_and_cleared_after() -> None:
     assert seen == ["Root=1-abc;Parent=def;Sampled=1", None]
 
 
-def test_error_is_logged_with_request_id_and_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failed_invoke_is_logged_as_one_line_starting_with_its_type_and_message(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     def handler(event: Any, context: Any) -> None:
         raise ValueError("bad input")
 
@@ -129,7 +134,7 @@ def test_error_is_logged_with_request_id_and_traceback(capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     # One line, one CloudWatch event: the traceback's line breaks are carriage returns.
     [line] = out.split("\n")[:-1]  # (splitlines() would split at \r too)
-    assert "\treq-1\tValueError: bad input\rTraceback (most recent call last):\r" in line
+    assert line.startswith("[ERROR] ValueError: bad input\rTraceback (most recent call last):\r")
 
 
 def test_error_document_is_valid_json_for_any_message() -> None:
