@@ -11,13 +11,15 @@ TRACE_ID = "Root=1-674b1f3a-5c0ffee0123456789abcdef0;Parent=53995c3f42cd8ad8;Sam
 
 class ScriptedAPI(ThreadingHTTPServer):
     """Answers each `next` as the script says: 'event', 'traced' (an event with an X-Ray trace id), '500',
-    'drop' (close without answering), or 'evil' (an event whose request id tries to climb out of its URL path)."""
+    'drop' (close without answering), 'evil' (an event whose request id tries to climb out of its URL path),
+    or a dict: an event with these `next` header fields, and its "body" (bytes) if the dict has one."""
 
-    def __init__(self, script: list[str]) -> None:
+    def __init__(self, script: list[str | dict[str, Any]]) -> None:
         self.script = list(script)
         self.nexts: list[float] = []
         self.responses: list[str] = []
         self.bodies: list[bytes] = []
+        self.headers: list[dict[str, str]] = []  # of each POST, by lower-case name
         super().__init__(("127.0.0.1", 0), _Handler)
 
 
@@ -28,6 +30,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.nexts.append(time.monotonic())
         step = self.server.script.pop(0) if self.server.script else "drop"
+        if isinstance(step, dict):
+            fields = {k: v for k, v in step.items() if k != "body"}
+            request_id = f"req-{len(self.server.nexts)}"
+            fields = {"Lambda-Runtime-Aws-Request-Id": request_id, "Content-Type": "application/json", **fields}
+            self._send(200, step.get("body", b'{"n": 1}'), fields)
+            return
         if step == "drop":
             self.close_connection = True
             self.connection.close()
@@ -46,6 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.responses.append(self.path)
         self.server.bodies.append(body)
+        self.server.headers.append({name.lower(): value for name, value in self.headers.items()})
         self._send(202, b'{"status":"OK"}', {})
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
