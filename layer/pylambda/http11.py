@@ -18,7 +18,7 @@ wraps the socket in TLS itself, loading ``ssl`` only then. The standard
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 # Limits on what a server may send, as http.client has them: a head is read line by line.
 _MAXLINE = 65536
 _MAXHEADERS = 100
+# A request body up to this size goes out in the same write as the head.
+_ONE_WRITE = 64 * 1024
 
 HTTP_PORT = 80
 
@@ -430,14 +432,19 @@ class HTTPConnection:
             raise ValueError(f"invalid header value {value!r}")
         self._buffer.append(b"%s: %s" % (name, value))
 
-    def endheaders(self, message_body: bytes | None = None, *, encode_chunked: bool = False) -> None:
+    def endheaders(self, message_body: bytes | Iterable[bytes] | None = None, *, encode_chunked: bool = False) -> None:
         """Send the head, with ``message_body`` in the same write when it is bytes."""
         if self._method is None:
             raise CannotSendRequest("endheaders before putrequest")
         head = b"\r\n".join((*self._buffer, b"", b""))
         self._buffer = []
         if isinstance(message_body, (bytes, bytearray)) and not encode_chunked:
-            self.send(head + message_body)
+            # One write for the usual small body; a large one is not copied behind the head.
+            if len(message_body) <= _ONE_WRITE:
+                self.send(head + message_body)
+            else:
+                self.send(head)
+                self.send(message_body)
             return
         self.send(head)
         if message_body is not None:
@@ -453,7 +460,7 @@ class HTTPConnection:
         self,
         method: str,
         url: str,
-        body: bytes | str | None = None,
+        body: bytes | str | Iterable[bytes] | None = None,
         headers: dict[str, str] | Any = None,
         *,
         encode_chunked: bool = False,

@@ -20,6 +20,7 @@ result fails that invoke only.
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -35,8 +36,13 @@ RAW_BYTES = "application/unknown"
 
 # What stdlib's C encoder writes exactly as the managed runtime's encoder does.
 _PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None), dict, list, tuple})
-# What JSON needs no escape for in a string: no quote, backslash or control character.
-_NEEDS_ESCAPE = bytes(range(0x20)) + b'"\\'
+# What a JSON string must escape: a quote, a backslash, a control character. Each looked
+# for on its own (memchr): far cheaper than an encoder's pass over a large string.
+# Deeper than this, the C encoder would run out of recursion anyway: the careful path decides.
+_MAX_DEPTH = 900
+# A string result this long is sent as pieces rather than copied once more between quotes.
+_LARGE = 64 * 1024
+_NEEDS_ESCAPE = tuple(bytes([byte]) for byte in b'"\\' + bytes(range(0x20)))
 
 
 def decode_event(body: bytes, content_type: str | None = JSON) -> Any:
@@ -56,15 +62,20 @@ def decode_event(body: bytes, content_type: str | None = JSON) -> Any:
         raise RuntimeFault(UNMARSHAL_ERROR, f"Unable to unmarshal input: {exc}") from None
 
 
-def encode_result(result: Any) -> tuple[bytes, str]:
-    """Serialise the handler's result and name its content type."""
+def encode_result(result: Any) -> tuple[bytes | list[bytes], str]:
+    """Serialise the handler's result and name its content type.
+
+    The body is bytes, or for a string result the pieces to send one after
+    the other (the quotes and the text: a large result is not copied again
+    to put quotes around it).
+    """
     if isinstance(result, bytes):
         return result, RAW_BYTES
     try:
         if type(result) is str:  # the commonest large result: no encoder, one copy
             body = result.encode()
-            if len(body.translate(None, _NEEDS_ESCAPE)) == len(body):
-                return b'"%b"' % body, JSON
+            if not any(byte in body for byte in _NEEDS_ESCAPE):
+                return ([b'"', body, b'"'] if len(body) > _LARGE else b'"%b"' % body), JSON
         return _encode(result).encode(), JSON
     except (TypeError, ValueError, RecursionError) as exc:  # UnicodeError is a ValueError
         raise RuntimeFault(MARSHAL_ERROR, f"Unable to marshal response: {exc}") from None
@@ -73,7 +84,7 @@ def encode_result(result: Any) -> tuple[bytes, str]:
 def _encode(result: Any) -> str:
     """JSON text of ``result``, as the managed runtime writes it."""
     decimal = sys.modules.get("decimal")  # a Decimal exists only once something has imported decimal
-    if _holds_only(_PLAIN if decimal is None else _PLAIN | {decimal.Decimal}, result):
+    if _holds_only(_PLAIN if decimal is None else _plain_and(decimal.Decimal), result):
         try:
             return _write(result)
         except TypeError:  # a key JSON cannot hold, in the standard library's words: found again below
@@ -82,11 +93,13 @@ def _encode(result: Any) -> str:
 
 
 def _write(result: Any) -> str:
-    """Run stdlib's encoder, then put each Decimal's digits where its token was written."""
+    """Run stdlib's encoder; with Decimals, put each one's digits where its token was written."""
+    try:
+        return _encoder.encode(result)
+    except _HoldsDecimals:
+        pass
     numbers: list[str] = []
     text = json.JSONEncoder(ensure_ascii=False, default=_stand_in(numbers)).encode(result)
-    if not numbers:
-        return text
     # Each Decimal was written as the same quoted token, in order.
     parts = text.split(f'"{_decimal_token()}"')
     if len(parts) != len(numbers) + 1:  # a string of the result spelt the token: not a guess to make
@@ -97,6 +110,27 @@ def _write(result: Any) -> str:
     return "".join(pieces)
 
 
+class _HoldsDecimals(Exception):
+    """Raised by the shared encoder at the first Decimal: the result is written again, keeping their digits."""
+
+
+def _no_decimals(value: Any) -> Any:
+    """The shared encoder's ``default``: what JSON cannot hold fails as it does in the managed runtime."""
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(value, decimal.Decimal):
+        raise _HoldsDecimals
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# Built once for the common case: results without Decimals need no state of their own.
+_encoder = json.JSONEncoder(ensure_ascii=False, default=_no_decimals)
+
+
+@functools.cache
+def _plain_and(decimal_type: type) -> frozenset[type]:
+    return _PLAIN | {decimal_type}
+
+
 def _holds_only(types: frozenset[type], result: Any) -> bool:
     """Whether every object in ``result`` is of one of ``types`` (dict keys that are not ``str`` included).
 
@@ -104,11 +138,12 @@ def _holds_only(types: frozenset[type], result: Any) -> bool:
     dict with only ``str`` keys gives just its values). Anything else stops
     the walk, and so does a structure deeper than the encoder could go.
     """
-    level = [result]
-    for _ in range(sys.getrecursionlimit()):
+    level, depth = [result], 0
+    while types.issuperset(map(type, level)):
         if not level:
             return True
-        if not types.issuperset(map(type, level)):
+        depth += 1
+        if depth > _MAX_DEPTH:
             return False
         level = gc.get_referents(*level)
     return False
@@ -168,7 +203,7 @@ def _stand_in(numbers: list[str]) -> Callable[[Any], Any]:
                 return float("nan")
             numbers.append(str(value))
             return _decimal_token()
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+        return _no_decimals(value)
 
     return default
 

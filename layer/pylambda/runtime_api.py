@@ -129,10 +129,13 @@ class RuntimeAPIClient:
         self._echo = {INVOCATION_ID_HEADER: invocation_id} if invocation_id else {}
         return Invocation(request_id, body, headers)
 
-    def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
-        """Deliver the handler's result to the caller."""
+    def post_response(self, request_id: str, body: bytes | list[bytes], content_type: str) -> None:
+        """Deliver the handler's result to the caller: bytes, or pieces sent one after the other."""
         path = f"{_BASE}/invocation/{_quote(request_id)}/response"
-        self._call("POST", path, body, {"Content-Type": content_type, **self._echo})
+        headers = {"Content-Type": content_type, **self._echo}
+        if isinstance(body, list):
+            headers["Content-Length"] = str(sum(map(len, body)))
+        self._call("POST", path, body, headers)
 
     def open_stream(self, request_id: str, content_type: str) -> ResponseStream:
         """Start a streamed response: each chunk written reaches the caller without waiting for the rest."""
@@ -159,7 +162,7 @@ class RuntimeAPIClient:
         self,
         method: str,
         path: str,
-        body: bytes | None = None,
+        body: bytes | list[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
         sent: Callable[[], None] | None = None,
     ) -> tuple[http11.HTTPMessage, bytes]:

@@ -73,9 +73,10 @@ def official() -> Any:
 
 def ours(value: Any) -> tuple[bytes, str] | tuple[str, str]:
     try:
-        return encode_result(value)
+        body, content_type = encode_result(value)
     except RuntimeFault as fault:
         return fault.error_type, fault.message
+    return (b"".join(body) if isinstance(body, list) else body), content_type
 
 
 def loop() -> list[Any]:
@@ -109,6 +110,8 @@ CORPUS = {
     "int enum and str enum": {"c": Colour.RED, "t": Tag.NEW, Colour.RED: 1},
     "ordered dict": OrderedDict([("b", 1), ("a", 2)]),
     "plain str": "x" * 1000,
+    "a large str, sent in pieces": "é" * 100_000,
+    "a large str that needs escapes": "x" * 100_000 + "\n",
     "empty containers": {"a": [], "b": {}, "c": ()},
     "floats": [0.1, -0.0, 1e300, 5e-324, 1.0],
     "set": {1, 2},
