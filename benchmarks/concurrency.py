@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shutil
 import sys
 import tempfile
 import threading
@@ -59,12 +58,6 @@ CASES = [
     ("sleep 100 ms", "app.sleeps", 32),
     ("burn 20 ms CPU", "app.burns", 8),
 ]
-RIC_BOOTSTRAP = """#!/bin/sh
-# awslambdaric on the layer's interpreter, with only its own packages on the path.
-root=${0%/*}
-for python in "$root"/pylambda/python3.*/bin/python3; do :; done
-PYTHONPATH=$root/awslambdaric exec "$python" -m awslambdaric "$_HANDLER"
-"""
 
 
 def process_tree(pid: int) -> list[int]:
@@ -157,15 +150,6 @@ def burst(emulator: Emulator, count: int) -> float:
     return time.monotonic() - started
 
 
-def ric_layer(layer: Path, into: Path) -> Path:
-    """The same layer with awslambdaric as its bootstrap."""
-    shutil.copytree(layer, into)
-    (into / "bootstrap").write_text(RIC_BOOTSTRAP)
-    (into / "bootstrap").chmod(0o755)
-    baseline.packages(into / "awslambdaric")
-    return into
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="driving time per case (default: 3)")
@@ -188,7 +172,7 @@ def main() -> None:
                 allow_newer_glibc=args.python is None,
             ),
         )
-        layers["awslambdaric"] = ric_layer(layers["pylambda"], work / "awslambdaric")
+        layers["awslambdaric"] = baseline.layer(layers["pylambda"], work / "awslambdaric")
         task_root = work / "task"
         task_root.mkdir(mode=0o755)
         (task_root / "app.py").write_text(HANDLERS)

@@ -20,6 +20,12 @@ from pathlib import Path
 from . import readable_by_all
 
 PACKAGES = ("awslambdaric", "runtime_client", "simplejson", "snapshot_restore_py")
+# awslambdaric on a pylambda layer's interpreter, with only its own packages on the path.
+BOOTSTRAP = """#!/bin/sh
+root=${0%/*}
+for python in "$root"/pylambda/python3.*/bin/python3; do :; done
+PYTHONPATH=$root/awslambdaric exec "$python" -m awslambdaric "$_HANDLER"
+"""
 
 
 def packages(into: Path) -> Path:
@@ -48,4 +54,17 @@ def packages_for(version: str, into: Path) -> Path:
     command += ["--python-version", version, "--implementation", "cp", "--target", str(into), pin]
     subprocess.run(command, check=True, capture_output=True)
     readable_by_all(into)
+    return into
+
+
+def layer(pylambda_layer: Path, into: Path) -> Path:
+    """A copy of a pylambda layer (with its bundled interpreter) whose bootstrap runs awslambdaric instead.
+
+    What the emulator's managed-instances mode needs to run the official
+    client as it runs pylambda: a layer at /opt with a bootstrap.
+    """
+    shutil.copytree(pylambda_layer, into)
+    (into / "bootstrap").write_text(BOOTSTRAP)
+    (into / "bootstrap").chmod(0o755)
+    packages(into / "awslambdaric")
     return into

@@ -190,8 +190,10 @@ class Emulator:
     def invoke(self, event: bytes | str, headers: Mapping[str, str] | None = None, timeout: float = 60) -> InvokeResult:
         """POST one event to the emulator's invoke endpoint and return its answer."""
         data = event.encode() if isinstance(event, str) else event
+        # As the AWS SDKs send an event: managed-instances mode hands the handler any other type as bytes.
+        fields = {"Content-Type": "application/json", **(headers or {})}
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{INVOKE_PATH}", data=data, headers=dict(headers or {}), method="POST"
+            f"http://127.0.0.1:{self.port}{INVOKE_PATH}", data=data, headers=fields, method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:

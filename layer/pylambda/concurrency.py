@@ -1,22 +1,26 @@
 """Serving several invokes at once, for Lambda Managed Instances (``AWS_LAMBDA_MAX_CONCURRENCY``).
 
-Each slot is a thread with its own Runtime API connection and its own
-``next`` loop. A thread costs tens of kilobytes where a process costs
-megabytes, and Lambda handlers mostly wait on I/O, during which Python
-releases the GIL. But the threads of one process take turns on its GIL, so
-CPU-bound handlers would get one core's worth of Python. So the slots are
-spread over worker processes, two per usable core (see WORKERS_PER_CORE),
-each serving its share as threads: CPU-bound handlers use every core, and memory grows with the cores,
-not the slots. The workers are forked after init, so the imported handler and
-whatever it built at import are shared copy-on-write, not imported again.
+The managed Python runtime promises each concurrent request a process of its
+own, with its own memory and its own initialisation, serving one request at a
+time: module globals, caches, connections opened at import and singletons are
+never shared between concurrent requests. That is the default here too
+(``PYLAMBDA_CONCURRENCY_MODE=process``): one worker process per slot, each
+importing the handler itself after the fork.
 
-The process Lambda started never serves an invoke itself: it supervises the
-workers (see supervisor), so that a handler that kills its process costs only
-that process's invokes, answered at once. With one usable core, or an
-interpreter whose GIL is off (free-threaded CPython), one worker of threads
-uses every core there is, and it is still supervised: one more process costs
-about 3 MB of memory (PSS, measured in benchmarks/concurrency.py) and buys
-that isolation.
+Functions written to be thread-safe can trade that isolation for memory:
+
+- ``hybrid``: worker processes, two per usable core (see WORKERS_PER_CORE),
+  each importing the handler once and serving its share of the slots as
+  threads. CPU-bound handlers still use every core.
+- ``thread``: one worker process, importing the handler once, serving every
+  slot as a thread (a thread costs tens of kilobytes where a process costs
+  megabytes; Python releases the GIL while a handler waits on I/O).
+
+In every mode the process Lambda started never serves an invoke itself: it
+supervises the workers (see supervisor), so a handler that kills its process
+costs only that process's invokes, answered at once, and the worker that
+replaces it runs the initialisation again. Workers are forked before the
+handler is imported (the runtime itself is loaded once, shared copy-on-write).
 asyncio handlers run on one shared loop per process (see event_loop).
 """
 
@@ -26,15 +30,25 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
-from . import event_loop, request_context, shutdown
+from . import event_loop, logs, request_context, shutdown
+from .errors import RuntimeFault
+from .runtime_api import RuntimeAPIRefused
 
 if TYPE_CHECKING:
     import queue
 
     from . import supervisor
     from .runtime_api import RuntimeAPIClient
+
+_Handler = TypeVar("_Handler")
+
+MODE_VARIABLE = "PYLAMBDA_CONCURRENCY_MODE"
+MODES = ("process", "hybrid", "thread")
+INVALID_CONCURRENCY_MODE = "Runtime.InvalidConcurrencyMode"
+# Where Lambda Managed Instances take each worker's output: a Unix socket to connect stdout and stderr to.
+LOG_SOCKET_VARIABLE = "_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"
 
 # A slot thread back from its handler takes the GIL again at each system call
 # on its way back to `next` (send the result, read the answer, send `next`),
@@ -56,11 +70,27 @@ def slots(environ: Mapping[str, str]) -> int:
         return 1
 
 
-def worker_count(slot_count: int) -> int:
-    """How many processes share the slots: two per usable core, unless threads alone already use every core."""
+def mode(environ: Mapping[str, str]) -> str:
+    """The concurrency model asked for: ``process`` unless PYLAMBDA_CONCURRENCY_MODE says otherwise."""
+    chosen = environ.get(MODE_VARIABLE, "").strip().lower() or "process"
+    if chosen not in MODES:
+        raise RuntimeFault(
+            INVALID_CONCURRENCY_MODE,
+            f"{MODE_VARIABLE}={environ[MODE_VARIABLE]!r} is not one of {', '.join(MODES)}: process (the default) "
+            "gives each concurrent invoke a process of its own, as the managed Python runtime does",
+        )
+    return chosen
+
+
+def worker_count(slot_count: int, chosen: str) -> int:
+    """How many processes share the slots in mode ``chosen``."""
+    if chosen == "process":
+        return slot_count
+    if chosen == "thread":
+        return 1
     is_gil_enabled = getattr(sys, "_is_gil_enabled", None)  # Python 3.13+
     if is_gil_enabled is not None and not is_gil_enabled():
-        return 1
+        return 1  # threads alone already use every core
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if cores == 1:  # more processes would add no CPU, only memory
         return 1
@@ -72,45 +102,71 @@ def shares(slot_count: int, workers: int) -> list[int]:
     return [slot_count // workers + (index < slot_count % workers) for index in range(workers)]
 
 
-def run_loops(count: int, loop: Callable[[supervisor.Slot], object], address: str, api: RuntimeAPIClient) -> NoReturn:
-    """Serve ``count`` slots in worker processes, each slot running ``loop``, until one fails; raise its failure.
+def run_workers(
+    count: int,
+    chosen: str,
+    address: str,
+    api: RuntimeAPIClient,
+    *,
+    initialise: Callable[[], _Handler],
+    loop: Callable[[_Handler, supervisor.Slot], NoReturn],
+) -> NoReturn:
+    """Serve ``count`` slots in worker processes: each runs ``initialise``, then ``loop`` for each of its slots.
 
     This returns (raises) only in a worker, whose stack is the caller's: a
     worker ends the way the single-process runtime does. ``api`` is what the
     supervisor fails a dead worker's invokes through.
     """
-    import queue  # here, not at the top: one invoke at a time never needs them
+    from . import supervisor  # here, not at the top: one invoke at a time never needs it
+
+    log_socket = os.environ.pop(LOG_SOCKET_VARIABLE, None)  # the workers' own, not the user code's
+    worker_shares = shares(count, worker_count(count, chosen))
+    table = supervisor.SlotTable(address, count, len(worker_shares))
+    worker, first, count = supervisor.Supervisor(api, worker_shares, table).fork_and_supervise()
+    # In the worker from here on.
+    if log_socket:
+        logs.connect_output(log_socket)
+    try:
+        handler = initialise()
+    except SystemExit:  # the init error went to Lambda, which ends the environment: the runtime ends too
+        table.mark_runtime_exit(worker)
+        raise
+    except RuntimeAPIRefused:  # another worker reported it first, or Lambda's init was over: already logged
+        raise SystemExit(1) from None
+    try:
+        if count == 1:  # a process of its own, serving as the single-invoke runtime does
+            supervisor.watch_supervisor(shutdown.interrupt_main_thread)
+            loop(handler, table.slot(first))
+        _serve_as_threads(handler, {index: table.slot(index) for index in range(first, first + count)}, loop)
+    except (shutdown.Shutdown, KeyboardInterrupt):  # SIGTERM and Ctrl-C end this worker only
+        raise
+    except BaseException:  # anything else (the Runtime API lost) ends the runtime, which the supervisor is told
+        table.mark_runtime_exit(worker)
+        raise
+
+
+def _serve_as_threads(
+    handler: _Handler, slots: dict[int, supervisor.Slot], loop: Callable[[_Handler, supervisor.Slot], NoReturn]
+) -> NoReturn:
+    """Run ``loop`` for each slot in a thread of its own until one fails; raise its failure."""
+    import queue
 
     from . import supervisor
 
     request_context.serve_concurrently()
     event_loop.serve_concurrently()
-    worker_shares = shares(count, worker_count(count))
-    table = supervisor.SlotTable(address, count, len(worker_shares))
-    worker, first, count = supervisor.Supervisor(api, worker_shares, table).fork_and_supervise()
+    sys.setswitchinterval(SWITCH_INTERVAL)
     failures: queue.SimpleQueue[BaseException] = queue.SimpleQueue()
     # The supervisor's end of this pipe closes when it dies: then stop too.
-    watch = threading.Thread(target=supervisor.watch_supervisor, args=(failures.put,), name="pylambda-watch")
-    watch.daemon = True
-    watch.start()
-
-    if count > 1:
-        sys.setswitchinterval(SWITCH_INTERVAL)
+    supervisor.watch_supervisor(lambda: failures.put(shutdown.Shutdown()))
 
     def guarded(slot: supervisor.Slot) -> None:
         try:
-            loop(slot)
+            loop(handler, slot)
         except BaseException as exc:  # handed to the main thread, which decides
             failures.put(exc)
 
-    for index in range(first, first + count):
-        slot = table.slot(index)
+    for index, slot in slots.items():
         threading.Thread(target=guarded, args=(slot,), name=f"pylambda-slot-{index}", daemon=True).start()
-    # The main thread only waits, so that signals (SIGTERM) are handled where
-    # the runtime can act on them.
-    failure = failures.get()
-    # SIGTERM and Ctrl-C end this worker only; anything else a slot raises
-    # (the Runtime API lost) ends the runtime, which the supervisor is told.
-    if not isinstance(failure, (shutdown.Shutdown, KeyboardInterrupt)):
-        table.mark_runtime_exit(worker)
-    raise failure
+    # The main thread only waits, so that signals (SIGTERM) are handled where the runtime can act on them.
+    raise failures.get()

@@ -106,6 +106,24 @@ def install(environ: MutableMapping[str, str]) -> None:
         root.setLevel(level)
 
 
+def connect_output(path: str) -> None:
+    """Send this process's stdout and stderr to a Unix socket of Lambda's, one connection each, as lines.
+
+    How a worker's output reaches Lambda's log egress in Lambda Managed
+    Instances (``_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET``): each record and
+    error report stays one line, so one event.
+    """
+    global _write
+    import socket
+
+    flush()
+    for fd in (1, 2):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(path)
+            os.dup2(connection.fileno(), fd)
+    _write = _write_line
+
+
 def flush() -> None:
     """Push out anything the handler wrote without a final newline."""
     for stream in (sys.stdout, sys.stderr):

@@ -43,12 +43,17 @@ def main(layer_root: str, unusable_wrapper: bool = False) -> int:
     shutdown.install()
     try:
         api = RuntimeAPIClient(address)
-        handler = initialise(api, layer_root, unusable_wrapper)
         function = FunctionInfo(os.environ)
-        if (count := concurrency.slots(os.environ)) > 1:  # Lambda Managed Instances
-            concurrency.run_loops(
-                count, lambda slot: serve_forever(RuntimeAPIClient(address, slot), handler, function), address, api
+        if (count := concurrency.slots(os.environ)) > 1:  # Lambda Managed Instances: workers, each with its own init
+            concurrency.run_workers(
+                count,
+                concurrency_mode(api),
+                address,
+                api,
+                initialise=lambda: initialise(api, layer_root, unusable_wrapper),
+                loop=lambda handler, slot: serve_forever(RuntimeAPIClient(address, slot), handler, function),
             )
+        handler = initialise(api, layer_root, unusable_wrapper)
         serve_forever(api, handler, function)
     except RuntimeAPIError as exc:
         return _fatal(f"lost the Runtime API at {address}: {exc}")
@@ -81,10 +86,23 @@ def initialise(api: RuntimeAPIClient, layer_root: str, unusable_wrapper: bool = 
         return load_handler(os.environ.get("_HANDLER", ""), code_roots)
     # Whatever the module raises at import (even SystemExit) is the user's init error.
     except USER_CODE_FAILURES as exc:
-        error = error_document(exc)
-        logs.report_error(error)
-        api.post_init_error(error)
-        raise SystemExit(1) from None
+        fail_init(api, exc)
+
+
+def concurrency_mode(api: RuntimeAPIClient) -> str:
+    """The concurrency model PYLAMBDA_CONCURRENCY_MODE asks for; a value that is none fails the init."""
+    try:
+        return concurrency.mode(os.environ)
+    except RuntimeFault as fault:
+        fail_init(api, fault)
+
+
+def fail_init(api: RuntimeAPIClient, exc: BaseException) -> NoReturn:
+    """Report a failed init to the logs and to Lambda, which tells the caller; then exit."""
+    error = error_document(exc)
+    logs.report_error(error)
+    api.post_init_error(error)
+    raise SystemExit(1) from None
 
 
 def wrapper_fault(wrapper: str) -> RuntimeFault:

@@ -34,6 +34,15 @@ def install() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def interrupt_main_thread() -> None:
+    """SIGTERM the main thread from another: a call it is blocked in returns, and it shuts down as for Lambda's."""
+    import threading
+
+    ident = threading.main_thread().ident
+    if ident is not None:
+        signal.pthread_kill(ident, signal.SIGTERM)
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     # Once is enough: a second SIGTERM (with several worker processes, the one
     # passed on by the supervisor after the process group got its own) must

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
-from . import logs, shutdown
+from . import logs
 from .runtime_api import RuntimeAPIError, RuntimeAPIRefused, open_socket
 
 if TYPE_CHECKING:
@@ -258,8 +258,14 @@ def _how_it_ended(status: int) -> str:
 _lifeline = -1  # a worker's read end of a pipe only the supervisor writes to
 
 
-def watch_supervisor(report: Callable[[BaseException], None]) -> None:
-    """In a worker, block until the supervisor is gone (end of file on the lifeline), then end this worker cleanly."""
-    while os.read(_lifeline, 1):
-        pass
-    report(shutdown.Shutdown())
+def watch_supervisor(then: Callable[[], None]) -> None:
+    """In a worker, call ``then`` from a thread of its own once the supervisor is gone (end of file on the lifeline)."""
+
+    def watch() -> None:
+        while os.read(_lifeline, 1):
+            pass
+        then()
+
+    import threading
+
+    threading.Thread(target=watch, name="pylambda-watch", daemon=True).start()

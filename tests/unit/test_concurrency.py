@@ -22,15 +22,36 @@ def test_two_workers_per_usable_core_one_with_one_core_and_never_more_than_slots
 ) -> None:
     monkeypatch.setattr(concurrency.os, "sched_getaffinity", lambda pid: set(range(cores)))
     monkeypatch.delattr(sys, "_is_gil_enabled", raising=False)
-    assert concurrency.worker_count(slot_count) == workers
+    assert concurrency.worker_count(slot_count, "hybrid") == workers
+
+
+@pytest.mark.parametrize("slot_count", [2, 8, 32])
+def test_process_mode_gives_every_slot_a_process_and_thread_mode_one_for_all(
+    slot_count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(concurrency.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert concurrency.worker_count(slot_count, "process") == slot_count
+    assert concurrency.worker_count(slot_count, "thread") == 1
+
+
+def test_the_mode_defaults_to_process_and_a_value_that_is_no_mode_is_an_init_error() -> None:
+    from pylambda.errors import RuntimeFault
+
+    assert concurrency.mode({}) == "process"
+    assert concurrency.mode({"PYLAMBDA_CONCURRENCY_MODE": " Thread "}) == "thread"
+    assert concurrency.mode({"PYLAMBDA_CONCURRENCY_MODE": ""}) == "process"
+    with pytest.raises(RuntimeFault) as caught:
+        concurrency.mode({"PYLAMBDA_CONCURRENCY_MODE": "threads"})
+    assert caught.value.error_type == "Runtime.InvalidConcurrencyMode"
+    assert "'threads' is not one of process, hybrid, thread" in caught.value.message
 
 
 def test_an_interpreter_without_a_gil_stays_one_process_of_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(concurrency.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
-    assert concurrency.worker_count(8) == 1
+    assert concurrency.worker_count(8, "hybrid") == 1
     monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
-    assert concurrency.worker_count(8) == 8
+    assert concurrency.worker_count(8, "hybrid") == 8
 
 
 @pytest.mark.parametrize(
