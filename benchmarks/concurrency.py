@@ -1,26 +1,32 @@
-"""Multi-concurrency (Lambda Managed Instances): pylambda's workers of threads against awslambdaric's processes.
+"""Multi-concurrency (Lambda Managed Instances): pylambda's two models against awslambdaric, side by side.
 
     ./dev python benchmarks/concurrency.py [--seconds 3] [--out benchmarks/results]   (as root)
 
 Runs the emulator in its managed-instances mode (AWS_LAMBDA_MAX_CONCURRENCY)
-with each runtime as /opt/bootstrap, on the same bundled interpreter, and
-drives it with as many client threads as there are slots, for --seconds per
-runtime at each concurrency, the two runtimes taking turns (see compare).
-Handlers: one that sleeps 100 ms (waiting on I/O, as most Lambda handlers do)
-at concurrency 1, 8 and 32, and one that does about 20 ms of CPU work at
-concurrency 8. Reports throughput (invokes per second), the emulator's "no
-free slot" answers (Runtime.Unavailable: every slot busy or not back at
-`next` yet; the client tries again at once, so the count measures how late
-slots come back), and the runtime's total memory: the sum of Pss over its
-process tree, so pages that forked workers share count once. Last, the wall
-time of 8 invokes of a 0.5 s sleep sent at once to 8 slots.
+with each contestant as /opt/bootstrap, on the same bundled interpreter:
+awslambdaric (a process per slot), pylambda in its default model (a process
+per slot, as the managed Python runtime defines it) and pylambda with
+PYLAMBDA_CONCURRENCY_MODE=hybrid (worker processes of threads, two per core).
+It drives each with as many client threads as there are slots, for --seconds
+per contestant at each concurrency, the contestants taking turns (see
+compare). Handlers: one that sleeps 100 ms (waiting on I/O, as most Lambda
+handlers do) and one that does about 20 ms of CPU work, at concurrency 8 and
+32. Reports throughput (invokes per second), the emulator's "no free slot"
+answers (Runtime.Unavailable: every slot busy or not back at `next` yet; the
+client tries again at once, so the count measures how late slots come back),
+and the runtime's total memory: the sum of Pss over its process tree, so
+pages that forked workers share count once. Then the memory at 32 slots of a
+handler that creates a boto3 client at import, once every process has served,
+and the wall time of 8 invokes of a 0.5 s sleep sent at once to 8 slots.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import json
+import subprocess
 import sys
 import tempfile
 import threading
@@ -30,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import build
-from buildlib import baseline, standin
+from buildlib import baseline, readable_by_all, standin
 from buildlib.emulator import Emulator
 
 HANDLERS = """
@@ -52,12 +58,27 @@ def burns(event, context):
         total += number * number
     return {"ok": total > 0}
 """
+BOTO3_HANDLER = """
+import boto3
+
+s3 = boto3.client("s3", region_name="us-east-1")
+
+
+def handler(event, context):
+    return {"ok": True}
+"""
 CASES = [
-    ("sleep 100 ms", "app.sleeps", 1),
     ("sleep 100 ms", "app.sleeps", 8),
     ("sleep 100 ms", "app.sleeps", 32),
     ("burn 20 ms CPU", "app.burns", 8),
+    ("burn 20 ms CPU", "app.burns", 32),
 ]
+# The contestants: a layer, and the environment its runtime gets.
+CONTESTANTS = {
+    "awslambdaric": ("awslambdaric", {}),
+    "pylambda": ("pylambda", {}),
+    "pylambda hybrid": ("pylambda", {"PYLAMBDA_CONCURRENCY_MODE": "hybrid"}),
+}
 
 
 def process_tree(pid: int) -> list[int]:
@@ -150,16 +171,52 @@ def burst(emulator: Emulator, count: int) -> float:
     return time.monotonic() - started
 
 
+def measure_case(
+    layers: dict[str, Path], task_root: Path, handler: str, slots: int, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """Each contestant's invokes/s, "no free slot" answers, processes and PSS (MB) for one handler and concurrency."""
+    results: dict[str, dict[str, float]] = {}
+    with contextlib.ExitStack() as stack:
+        emulators = {
+            name: stack.enter_context(
+                Emulator(layers[layer] / "bootstrap", task_root, handler, env=env, max_concurrency=slots)
+            )
+            for name, (layer, env) in CONTESTANTS.items()
+        }
+        for emulator in emulators.values():
+            drive(emulator, slots, 1.0)  # warm-up: every slot started (and its init run) and served
+        for name, (rate, unavailable) in compare(emulators, slots, args.seconds, args.rounds).items():
+            pids = process_tree(emulators[name].pid())
+            results[name] = {"invokes/s": rate, "no free slot": unavailable, "processes": len(pids)}
+            results[name]["PSS MB"] = pss_mb(pids)
+    return results
+
+
+def idle_memory(layers: dict[str, Path], task_root: Path, slots: int) -> dict[str, dict[str, float]]:
+    """Each contestant's processes and PSS (MB) at ``slots`` slots once every slot has served an invoke."""
+    results: dict[str, dict[str, float]] = {}
+    for name, (layer, env) in CONTESTANTS.items():
+        with Emulator(
+            layers[layer] / "bootstrap", task_root, "boto3_app.handler", env=env, max_concurrency=slots
+        ) as em:
+            served, _, _ = drive(em, slots, 3.0)  # every process has imported boto3 and made its client
+            pids = process_tree(em.pid())
+            if not served or not pids:
+                raise RuntimeError(f"{name} served no invoke with boto3:\n{em.logs()[-3000:]}")
+            results[name] = {"processes": len(pids), "PSS MB": pss_mb(pids)}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="driving time per case (default: 3)")
-    parser.add_argument("--rounds", type=int, default=6, help="turns each runtime takes per case (default: 6)")
+    parser.add_argument("--rounds", type=int, default=6, help="turns each contestant takes per case (default: 6)")
     parser.add_argument("--bursts", type=int, default=3, help="tries of the 8 x 0.5 s burst (default: 3)")
     parser.add_argument("--python", help="interpreter source for the layer (default: the offline stand-in)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
 
-    rows = []
+    rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         work.chmod(0o755)
@@ -176,53 +233,64 @@ def main() -> None:
         task_root = work / "task"
         task_root.mkdir(mode=0o755)
         (task_root / "app.py").write_text(HANDLERS)
+        (task_root / "boto3_app.py").write_text(BOTO3_HANDLER)
+        pin = f"boto3=={importlib.metadata.version('boto3')}"
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]
+        subprocess.run([*pip, str(task_root), pin], check=True)
+        readable_by_all(task_root)
         for label, handler, slots in CASES:
-            row: dict[str, object] = {"handler": label, "concurrency": slots}
-            with contextlib.ExitStack() as stack:
-                emulators = {
-                    name: stack.enter_context(Emulator(layer / "bootstrap", task_root, handler, max_concurrency=slots))
-                    for name, layer in layers.items()
-                }
-                for emulator in emulators.values():
-                    drive(emulator, slots, 0.5)  # warm-up: every slot started and served once
-                for name, (rate, unavailable) in compare(emulators, slots, args.seconds, args.rounds).items():
-                    row[f"{name} invokes/s"], row[f"{name} no free slot"] = rate, unavailable
-                    process = emulators[name]._process
-                    pids = process_tree(process.pid if process else 0)
-                    row[f"{name} processes"] = len(pids)
-                    row[f"{name} PSS MB"] = pss_mb(pids)
-            rows.append(row)
+            print(f"concurrency: {label} at {slots}", file=sys.stderr)
+            rows.append(
+                {"handler": label, "concurrency": slots, **measure_case(layers, task_root, handler, slots, args)}
+            )
+        memory = idle_memory(layers, task_root, 32)
         bursts: dict[str, list[float]] = {}
-        for name, layer in layers.items():
-            with Emulator(layer / "bootstrap", task_root, "app.naps", max_concurrency=8) as emulator:
+        for name, (layer, env) in CONTESTANTS.items():
+            with Emulator(layers[layer] / "bootstrap", task_root, "app.naps", env=env, max_concurrency=8) as emulator:
                 burst(emulator, 8)  # warm-up
                 bursts[name] = sorted(burst(emulator, 8) for _ in range(args.bursts))
-
-    lines = [
-        "| handler | concurrency | pylambda invokes/s | awslambdaric invokes/s | throughput ratio "
-        '| "no free slot" answers (pylambda, awslambdaric) '
-        "| pylambda PSS (MB, processes) | awslambdaric PSS (MB, processes) | PSS ratio |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for row in rows:
-        ours, theirs = float(row["pylambda invokes/s"]), float(row["awslambdaric invokes/s"])  # type: ignore[arg-type]
-        our_pss, their_pss = float(row["pylambda PSS MB"]), float(row["awslambdaric PSS MB"])  # type: ignore[arg-type]
-        lines.append(
-            f"| {row['handler']} | {row['concurrency']} | {ours:.1f} | {theirs:.1f} | {ours / theirs:.2f}x "
-            f"| {row['pylambda no free slot']}, {row['awslambdaric no free slot']} "
-            f"| {our_pss:.1f} ({row['pylambda processes']}) | {their_pss:.1f} ({row['awslambdaric processes']}) "
-            f"| {our_pss / their_pss:.2f}x |"
-        )
-    lines.append("")
-    lines.append("8 invokes of a handler that sleeps 0.5 s, sent at once to 8 slots: all answered after ")
-    for name, seconds in bursts.items():
-        lines[-1] += f"{name} {', '.join(f'{s:.2f}' for s in seconds)} s; "
-    lines[-1] = lines[-1].rstrip("; ")
-    text = "\n".join(lines)
+    text = report(rows, memory, bursts)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "concurrency.md").write_text(text + "\n")
-    (args.out / "concurrency.json").write_text(json.dumps({"cases": rows, "bursts": bursts}, indent=2) + "\n")
+    document = {"cases": rows, "boto3 at 32 slots": memory, "bursts": bursts}
+    (args.out / "concurrency.json").write_text(json.dumps(document, indent=2) + "\n")
+
+
+def report(rows: list[dict[str, object]], memory: dict[str, dict[str, float]], bursts: dict[str, list[float]]) -> str:
+    """The Markdown tables: each case, ratios to awslambdaric; memory with boto3; the bursts."""
+    names = list(CONTESTANTS)
+    lines = [
+        "| handler | concurrency | " + " | ".join(f"{n} invokes/s" for n in names) + " | throughput / awslambdaric "
+        '| "no free slot" answers | PSS MB (processes) | PSS / awslambdaric |',
+        "| --- | ---: |" + " ---: |" * (len(names) + 4),
+    ]
+    for row in rows:
+        results: dict[str, dict[str, float]] = {name: row[name] for name in names}  # type: ignore[misc]
+        theirs = results["awslambdaric"]
+        rates = " | ".join(f"{results[n]['invokes/s']:.1f}" for n in names)
+        ratios = ", ".join(f"{results[n]['invokes/s'] / theirs['invokes/s']:.2f}x" for n in names[1:])
+        busy = ", ".join(f"{int(results[n]['no free slot'])}" for n in names)
+        pss = ", ".join(f"{results[n]['PSS MB']:.1f} ({int(results[n]['processes'])})" for n in names)
+        pss_ratios = ", ".join(f"{results[n]['PSS MB'] / theirs['PSS MB']:.2f}x" for n in names[1:])
+        lines.append(
+            f"| {row['handler']} | {row['concurrency']} | {rates} | {ratios} | {busy} | {pss} | {pss_ratios} |"
+        )
+    lines += [
+        "",
+        "Contestants in every cell in this order: " + ", ".join(names) + "; ratios for the two pylambda models.",
+        "",
+    ]
+    lines += [
+        "| a boto3 client created at import, 32 slots | PSS MB | processes | PSS / awslambdaric |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name in names:
+        ratio = memory[name]["PSS MB"] / memory["awslambdaric"]["PSS MB"]
+        lines.append(f"| {name} | {memory[name]['PSS MB']:.1f} | {int(memory[name]['processes'])} | {ratio:.2f}x |")
+    lines += ["", "8 invokes of a handler that sleeps 0.5 s, sent at once to 8 slots: all answered after "]
+    lines[-1] += "; ".join(f"{name} {', '.join(f'{s:.2f}' for s in seconds)} s" for name, seconds in bursts.items())
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

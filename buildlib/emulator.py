@@ -201,6 +201,11 @@ class Emulator:
         except urllib.error.HTTPError as exc:
             return InvokeResult(exc.code, dict(exc.headers), exc.read())
 
+    def pid(self) -> int:
+        """The emulator's own process: the runtime, and any workers it forks, are below it."""
+        assert self._process is not None
+        return self._process.pid
+
     def runtime_pid(self) -> int | None:
         """The process the emulator started for the runtime, if it is running."""
         assert self._process is not None

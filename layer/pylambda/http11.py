@@ -407,8 +407,9 @@ class HTTPConnection:
             raise CannotSendRequest("the previous response has not been read")
         self._response = None
         for part, what in ((method, "method"), (url, "URL")):
-            if not part or any(ord(c) <= 32 or ord(c) == 127 for c in part):
-                raise ValueError(f"{what} cannot contain control characters or spaces: {part!r}")
+            # ASCII, printable (no control character, no DEL) and no space: checked in C, not per character.
+            if not (part.isascii() and part.isprintable()) or " " in part or not part:
+                raise ValueError(f"{what} cannot contain control characters, spaces or non-ASCII: {part!r}")
         self._method = method
         self._buffer = [f"{method} {url} {self._http_vsn_str}".encode("ascii")]
         if not skip_host:
