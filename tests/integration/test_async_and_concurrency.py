@@ -229,6 +229,40 @@ def test_a_failed_init_in_managed_instances_ends_the_runtime_as_awslambdaric_doe
     assert "Traceback" not in logs["pylambda"]
 
 
+FAILING = """
+import logging
+logger = logging.getLogger("orders")
+
+def handler(event, context):
+    logger.warning("order %s looked up", event["n"])
+    if event["n"] == 1:
+        raise LookupError(f"no order {event['n']}")
+    return {"n": event["n"]}
+"""
+
+
+@needs_root
+def test_logs_in_managed_instances_are_what_awslambdaric_writes(
+    bundled_build_dir: Path, official_layer: Path, task_root: TaskRoot
+) -> None:
+    """The mode sets AWS_LAMBDA_LOG_FORMAT=json; each record and error report is one JSON line, field for field."""
+    root = task_root({"app.py": FAILING})
+    lines = {}
+    for name, layer in (("pylambda", bundled_build_dir / "layer"), ("awslambdaric", official_layer)):
+        with Emulator(
+            layer / "bootstrap", root, env={"AWS_EXECUTION_ENV": "AWS_Lambda_python3.13"}, max_concurrency=4
+        ) as em:
+            answers = invoke_all(em, [{"n": 0}, {"n": 1}])
+            logs = em.wait_for_output('"errorType": "LookupError"')
+        records = [json.loads(line) for line in logs.splitlines() if line.startswith('{"timestamp"')]
+        for record in records:
+            assert record.pop("requestId") and record.pop("timestamp")
+        lines[name] = sorted(records, key=json.dumps)
+        assert answers[1]["errorType"] == "LookupError"
+    assert lines["pylambda"] == lines["awslambdaric"]
+    assert len(lines["pylambda"]) == 3  # two records and the failed invoke's report
+
+
 def workers_of(supervisor: int) -> set[int]:
     """The runtime's worker processes: the children of the process the emulator started."""
     children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
