@@ -26,6 +26,7 @@ asyncio handlers run on one shared loop per process (see event_loop).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -122,6 +123,8 @@ def run_workers(
     log_socket = os.environ.pop(LOG_SOCKET_VARIABLE, None)  # the workers' own, not the user code's
     worker_shares = shares(count, worker_count(count, chosen))
     table = supervisor.SlotTable(address, count, len(worker_shares))
+    # Frozen before the fork: no collection in a worker walks the runtime's objects, so their pages stay shared.
+    gc.freeze()
     worker, first, count = supervisor.Supervisor(api, worker_shares, table).fork_and_supervise()
     # In the worker from here on.
     if log_socket:

@@ -81,7 +81,7 @@ def initialise(api: RuntimeAPIClient, layer_root: str, unusable_wrapper: bool = 
         # The runtime's own objects live as long as the process: frozen, no
         # collection ever walks them again (on 3.14+, the incremental collector
         # otherwise does, in the middle of the user's init: about 8 ms of a
-        # boto3 client's creation on 3.15), and forked workers share their pages.
+        # boto3 client's creation on 3.15).
         gc.freeze()
         return load_handler(os.environ.get("_HANDLER", ""), code_roots)
     # Whatever the module raises at import (even SystemExit) is the user's init error.
