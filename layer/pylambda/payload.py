@@ -36,13 +36,13 @@ RAW_BYTES = "application/unknown"
 
 # What stdlib's C encoder writes exactly as the managed runtime's encoder does.
 _PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None), dict, list, tuple})
-# What a JSON string must escape: a quote, a backslash, a control character. Each looked
-# for on its own (memchr): far cheaper than an encoder's pass over a large string.
 # Deeper than this, the C encoder would run out of recursion anyway: the careful path decides.
 _MAX_DEPTH = 900
+# What a JSON string must escape: a quote, a backslash, a control character. Each looked
+# for on its own (memchr): far cheaper than an encoder's pass over a large string.
+_NEEDS_ESCAPE = tuple(bytes([byte]) for byte in b'"\\' + bytes(range(0x20)))
 # A string result this long is sent as pieces rather than copied once more between quotes.
 _LARGE = 64 * 1024
-_NEEDS_ESCAPE = tuple(bytes([byte]) for byte in b'"\\' + bytes(range(0x20)))
 
 
 def decode_event(body: bytes, content_type: str | None = JSON) -> Any:
