@@ -86,14 +86,16 @@ class HTTPMessage:
 
     def __init__(self, fields: list[tuple[str, str]]) -> None:
         self._fields = fields
+        self._first: dict[str, str] | None = None  # lower-case name -> first value, made at the first lookup
 
     def get(self, name: str, default: Any = None) -> Any:
         """The first value of field ``name``, or ``default``."""
-        name = name.lower()
-        for key, value in self._fields:
-            if key.lower() == name:
-                return value
-        return default
+        first = self._first
+        if first is None:  # a `next` answer is asked for a dozen fields: one pass over them, not one per field
+            first = self._first = {}
+            for key, value in self._fields:
+                first.setdefault(key.lower(), value)
+        return first.get(name.lower(), default)
 
     def get_all(self, name: str, failobj: Any = None) -> Any:
         """Every value of field ``name``, in order, or ``failobj`` if there is none."""
