@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 TRACE_ID = "Root=1-674b1f3a-5c0ffee0123456789abcdef0;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+def runtime_environment(api: ScriptedAPI, python_dir: Path, task_root: Path, **extra: str) -> dict[str, str]:
+    """What a runtime started against ``api`` needs: its address, ``app.handler`` in ``task_root``, the python3 of
+    ``python_dir`` first on PATH; ``extra`` adds to it or overrides it."""
+    return {
+        "PATH": f"{python_dir}:/usr/bin:/bin",
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
+        "_HANDLER": "app.handler",
+        "LAMBDA_TASK_ROOT": str(task_root),
+        **extra,
+    }
 
 
 class ScriptedAPI(ThreadingHTTPServer):

@@ -1,4 +1,4 @@
-"""The process Lambda started, once the handler is loaded: it forks the worker processes and keeps them serving.
+"""The process Lambda started, before any user code is imported: it forks the worker processes and keeps them serving.
 
 With several slots (Lambda Managed Instances), the invokes run in forked
 workers, never in this process. That is what makes a crash cost only the

@@ -32,7 +32,7 @@ import pytest
 from buildlib import baseline
 from buildlib.emulator import Emulator
 from tests.frames import read_frames
-from tests.scripted_api import ScriptedAPI
+from tests.scripted_api import ScriptedAPI, runtime_environment
 
 Start = Callable[..., Emulator]
 
@@ -305,13 +305,7 @@ def scripted(
         api = ScriptedAPI(list(script))
         servers.append(api)
         threading.Thread(target=api.serve_forever, daemon=True).start()
-        env = {
-            **MANAGED_313,
-            "PATH": f"{bare_python_dir}:/usr/bin:/bin",
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
-            "_HANDLER": "app.handler",
-            "LAMBDA_TASK_ROOT": str(task),
-        }
+        env = runtime_environment(api, bare_python_dir, task, **MANAGED_313)
         command = [str(bootstrap)]
         if runtime == "awslambdaric":
             command = [str(bare_python_dir / "python3"), "-m", "awslambdaric", "app.handler"]

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from buildlib.emulator import Emulator
-from tests.scripted_api import TRACE_ID, ScriptedAPI
+from tests.scripted_api import TRACE_ID, ScriptedAPI, runtime_environment
 
 TOOLS = {
     "opentelemetry": ["opentelemetry-sdk==1.45.1", "opentelemetry-instrumentation-aws-lambda==0.66b1"],
@@ -236,13 +236,9 @@ def test_xray_sdk_sends_a_subsegment_under_the_invokes_trace_id(
     daemon.settimeout(10)
     api = ScriptedAPI(["traced"])  # then the runtime finds the API gone, and exits
     threading.Thread(target=api.serve_forever, daemon=True).start()
-    env = {
-        "PATH": f"{bare_python_dir}:/usr/bin:/bin",
-        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
-        "_HANDLER": "app.handler",
-        "LAMBDA_TASK_ROOT": str(root),
-        "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
-    }
+    env = runtime_environment(
+        api, bare_python_dir, root, AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}"
+    )
     try:
         subprocess.run([str(bootstrap)], env=env, capture_output=True, timeout=30, check=False)
         datagram = daemon.recv(65536)

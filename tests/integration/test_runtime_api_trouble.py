@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.scripted_api import ScriptedAPI
+from tests.scripted_api import ScriptedAPI, runtime_environment
 
 
 @pytest.fixture
@@ -27,13 +27,7 @@ def run_against(bootstrap: Path, bare_python_dir: Path, tmp_path: Path) -> Itera
         servers.append(api)
         threading.Thread(target=api.serve_forever, daemon=True).start()
         (tmp_path / "app.py").write_text("def handler(e, c):\n    return e\n")
-        env = {
-            "PATH": f"{bare_python_dir}:/usr/bin:/bin",
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
-            "_HANDLER": "app.handler",
-            "LAMBDA_TASK_ROOT": str(tmp_path),
-            **extra,
-        }
+        env = runtime_environment(api, bare_python_dir, tmp_path, **extra)
         started = time.monotonic()
         done = subprocess.run([str(bootstrap)], env=env, capture_output=True, text=True, timeout=30, check=False)
         return api, done, time.monotonic() - started
