@@ -170,7 +170,7 @@ class JsonFormatter(logging.Formatter):
 
             stack = traceback.format_tb(tb)
         document: dict[str, Any] = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "timestamp": _to_the_second(record.created),
             "level": logging.getLevelName(_standard_level(record.levelno)),
             "message": record.msg if isinstance(record.msg, dict) and not record.args else record.getMessage(),
             "logger": record.name,
@@ -189,6 +189,11 @@ class JsonFormatter(logging.Formatter):
         return redact_secrets(text) + "\n"
 
 
+def _to_the_second(epoch: float) -> str:
+    """A JSON record's timestamp as the managed runtime writes it: ISO 8601, UTC, whole seconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
 def _standard_level(level: int) -> int:
     """The standard level a record's level counts as: 25 is INFO, 60 CRITICAL."""
     return min(50, max(0, level)) // 10 * 10
@@ -203,8 +208,7 @@ def report_error(error: ErrorDocument) -> None:
     """
     now = time.time()
     if _as_json:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-        text = json.dumps({"timestamp": stamp, "level": "ERROR", **error}, ensure_ascii=False)
+        text = json.dumps({"timestamp": _to_the_second(now), "level": "ERROR", **error}, ensure_ascii=False)
     else:
         head = "[ERROR]"
         if error["errorType"]:
