@@ -170,6 +170,30 @@ def test_without_a_descriptor_each_record_and_report_is_one_stdout_line() -> Non
     assert lines[3:5] == ["printed", "as it is"]
 
 
+CONTEXT_LOG = """
+    from pylambda.context import FunctionInfo, LambdaContext
+    context = LambdaContext(FunctionInfo(os.environ), {})
+    context.log("first\\nsecond")
+    context.log("no newline")
+"""
+
+
+def test_context_log_writes_the_message_as_it_is_to_stdout_or_as_one_frame(tmp_path: Path) -> None:
+    assert run_with_logging({}, CONTEXT_LOG) == "first\nsecondno newline"
+    path = tmp_path / "telemetry"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        out = run_with_logging({"_LAMBDA_TELEMETRY_LOG_FD": str(fd)}, CONTEXT_LOG, (fd,))
+    finally:
+        os.close(fd)
+    # As the managed runtime's context.log does with a descriptor: a frame without a level, the message untouched.
+    assert [(kind, message) for kind, _, message in read_frames(path.read_bytes())] == [
+        (TEXT, "first\nsecond"),
+        (TEXT, "no newline"),
+    ]
+    assert out == ""
+
+
 @pytest.mark.parametrize(
     ("log_format", "types"), [("text", [TEXT, TEXT, TEXT_ERROR]), ("JSON", [JSON_WARNING, JSON_ERROR, JSON_ERROR])]
 )
