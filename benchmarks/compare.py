@@ -5,7 +5,7 @@
 Interpreters (each is measured on its own, everything alternating within it):
 - ``standin``: the layer as it ships, with the offline stand-in of this
   machine's CPython 3.11 bundled (trimmed, byte-compiled);
-- ``3.13``, ``3.14``, ``3.15``: Debian sid's own CPython (``buildlib.sid_root``:
+- ``3.13``, ``3.14``, ``3.15``: Debian sid's own CPython (``pylambda_build.sid_root``:
   a root made once with debootstrap and cached; run with chroot, so as root),
   with a layer built without an interpreter and byte-compiled by that one.
 
@@ -52,9 +52,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import build
-from buildlib import baseline, sid_root, standin
-from buildlib.emulator import INVOKE_PATH, Emulator
+from pylambda_build import baseline, layers, sid_root, standin
+from pylambda_build.emulator import INVOKE_PATH, Emulator
 
 HANDLER = """
 import sys
@@ -105,13 +104,13 @@ class Interpreter:
         if name == "standin":
             tarball = standin.make_tarball(work)
             # The stand-in was built on this machine, with a newer glibc than Lambda's.
-            build.build_layer(self.layer, build.LayerSpec(str(tarball), allow_newer_glibc=True))
+            layers.build_layer(self.layer, layers.LayerSpec(str(tarball), allow_newer_glibc=True))
             [python] = self.layer.glob("pylambda/python3.*/bin/python3")
             self.python = str(python)
             self.ric = baseline.packages(work / "ric")
         else:
             self.root = sid_root.ensure()
-            build.build_layer(self.layer, build.LayerSpec("none"))
+            layers.build_layer(self.layer, layers.LayerSpec("none"))
             bindir = work / "bin"  # the bootstrap runs the python3 on PATH; it resolves inside the root
             bindir.mkdir()
             (bindir / "python3").symlink_to(sid_root.python(name))

@@ -35,9 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import build
-from buildlib import baseline, readable_by_all, standin
-from buildlib.emulator import Emulator
+from pylambda_build import baseline, readable_by_all, standin
+from pylambda_build.emulator import Emulator
+from pylambda_build.layers import LayerSpec, build_layer
 
 HANDLERS = """
 import time
@@ -221,9 +221,9 @@ def main() -> None:
         work = Path(scratch)
         work.chmod(0o755)
         layers = {"pylambda": work / "pylambda"}
-        build.build_layer(
+        build_layer(
             layers["pylambda"],
-            build.LayerSpec(
+            LayerSpec(
                 # The offline stand-in was built on this machine, with a newer glibc than Lambda's.
                 args.python or str(standin.make_tarball(work)),
                 allow_newer_glibc=args.python is None,

@@ -9,7 +9,7 @@ and the instructions of ``python -c "pass"`` are taken off, for: the runtime
 the standard library's http.client imports at the least (``http.client``,
 ``logging``, ``json``). ``standin`` is the Python running this script (this
 machine's 3.11, which the stand-in layer bundles); 3.13 to 3.15 are Debian sid's, in the cached root
-(``buildlib/sid_root.py``), which gets valgrind from Debian the first time.
+(``pylambda_build/sid_root.py``), which gets valgrind from Debian the first time.
 Everything is byte-compiled first, as a function ships.
 """
 
@@ -24,8 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import build
-from buildlib import baseline, sid_root
+from pylambda_build import baseline, layers, sid_root
 
 PROGRAMS = {
     "import pylambda.runtime": "import pylambda.runtime",
@@ -49,7 +48,7 @@ def instructions(prefix: list[str], python: str, program: str, path: Path, scrat
 def measure(name: str, scratch: Path) -> dict[str, float]:
     """Millions of instructions for each program on one interpreter, net of the interpreter's own start-up."""
     layer = scratch / "layer"
-    build.build_layer(layer, build.LayerSpec("none"))
+    layers.build_layer(layer, layers.LayerSpec("none"))
     prefix: list[str] = []
     if name == "standin":
         python = sys.executable

@@ -23,9 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import build
-from buildlib import standin
-from buildlib.emulator import Emulator
+from pylambda_build import layers, standin
+from pylambda_build.emulator import Emulator
 
 
 def init_ms(layer: Path, task_root: Path) -> float:
@@ -48,7 +47,7 @@ def main() -> None:
         source = args.python or str(standin.make_tarball(work))
         compiled = work / "compiled"
         # The offline stand-in was built on this machine, with a newer glibc than Lambda's.
-        build.build_layer(compiled, build.LayerSpec(source, allow_newer_glibc=args.python is None))
+        layers.build_layer(compiled, layers.LayerSpec(source, allow_newer_glibc=args.python is None))
         plain = work / "plain"
         shutil.copytree(compiled, plain)
         for cache in list(plain.rglob("__pycache__")):

@@ -3,7 +3,7 @@
 ``PYLAMBDA_TEST_PYTHON=3.15`` (3.13, 3.14 or 3.15) runs every test that goes
 through the ``emulator`` fixture on Debian sid's CPython of that version
 instead of this machine's: the emulator and the runtime run inside the sid
-root (buildlib.sid_root), with that interpreter as the ``python3`` on PATH and
+root (pylambda_build.sid_root), with that interpreter as the ``python3`` on PATH and
 the layer built without one (``LAYER_PYTHON=none``). Tests that start no
 runtime on ``runtime_python`` (which ``emulator`` uses) are skipped then, with the reason.
 """
@@ -26,15 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "layer"))
 
-import build  # noqa: E402
-from buildlib import BuildError, sid_root, standin  # noqa: E402
-from buildlib.emulator import Emulator  # noqa: E402
-from buildlib.localstack import LocalStack  # noqa: E402
-from buildlib.localstack import ensure_installed as ensure_localstack  # noqa: E402
-from buildlib.localstack import find_python as find_localstack_python  # noqa: E402
+from pylambda_build import BuildError, cli, layers, sid_root, standin, vendoring  # noqa: E402  # noqa: E402
+from pylambda_build.emulator import Emulator  # noqa: E402
+from pylambda_build.localstack import LocalStack  # noqa: E402
+from pylambda_build.localstack import ensure_installed as ensure_localstack  # noqa: E402
+from pylambda_build.localstack import find_python as find_localstack_python  # noqa: E402
 
 # The runtime package imports its vendored urllib3; make sure it is unpacked.
-build.vendor()
+vendoring.vendor()
 
 os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
 
@@ -55,7 +54,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The layer and function zips, built once per test session into a scratch folder."""
     out = tmp_path_factory.mktemp("build")
-    build.build_all(out, build.LayerSpec("none"))
+    cli.build_all(out, layers.LayerSpec("none"))
     return out
 
 
@@ -75,7 +74,7 @@ def bundled_build_dir(tmp_path_factory: pytest.TempPathFactory, standin_python: 
     """The layer with the stand-in interpreter bundled and byte-compiled, and the function zips."""
     out = tmp_path_factory.mktemp("bundled-build")
     # The stand-in was built on this machine, whose glibc is newer than Lambda's: say that is fine here.
-    build.build_all(out, build.LayerSpec(str(standin_python), allow_newer_glibc=True))
+    cli.build_all(out, layers.LayerSpec(str(standin_python), allow_newer_glibc=True))
     return out
 
 

@@ -5,7 +5,7 @@ importing ``http.client`` loads ``ssl`` (with OpenSSL's libraries) and the
 ``email`` package (for parsing response heads as RFC 5322 messages) on every
 cold start: about a third of a bare runtime's start-up CPU and most of the RSS
 it adds over the official client, for a loopback API spoken in plain HTTP/1.1.
-The build points the vendored copy here instead (``buildlib/vendoring.py``).
+The build points the vendored copy here instead (``pylambda_build/vendoring.py``).
 
 What is here is the part of ``http.client``'s interface that urllib3's
 connection and response, and the runtime, use: a connection that frames

@@ -19,7 +19,14 @@ from typing import Any, NoReturn
 
 from . import concurrency, event_loop, logs, request_context, shutdown, streaming
 from .context import TENANT_ID, TRACE_ID, FunctionInfo, LambdaContext
-from .errors import INVALID_ENTRYPOINT, USER_CODE_FAILURES, RuntimeFault, error_document, xray_cause
+from .errors import (
+    IMPORT_MODULE_ERROR,
+    INVALID_ENTRYPOINT,
+    USER_CODE_FAILURES,
+    RuntimeFault,
+    error_document,
+    xray_cause,
+)
 from .handler_loader import Handler, load_handler
 from .payload import decode_event, encode_result
 from .runtime_api import Invocation, RuntimeAPIClient, RuntimeAPIError, RuntimeAPIRefused, parse_address
@@ -75,6 +82,9 @@ def initialise(api: RuntimeAPIClient, layer_root: str, unusable_wrapper: bool = 
     code_roots = [task_root, *dependency_layer_paths(layer_root)]
     sys.path[:0] = code_roots
     os.chdir(task_root)
+    stray = layer_for_another_python(layer_root)
+    if stray is not None:
+        sys.stderr.write(f"pylambda: {stray}\n")
     try:
         if unusable_wrapper:
             raise wrapper_fault(os.environ.get("AWS_LAMBDA_EXEC_WRAPPER", ""))
@@ -84,6 +94,10 @@ def initialise(api: RuntimeAPIClient, layer_root: str, unusable_wrapper: bool = 
         # boto3 client's creation on 3.15).
         gc.freeze()
         return load_handler(os.environ.get("_HANDLER", ""), code_roots)
+    except RuntimeFault as fault:
+        if stray is not None and fault.error_type == IMPORT_MODULE_ERROR:
+            fault = RuntimeFault(fault.error_type, f"{fault.message} ({stray})", fault.stack_trace)
+        fail_init(api, fault)
     # Whatever the module raises at import (even SystemExit) is the user's init error.
     except USER_CODE_FAILURES as exc:
         fail_init(api, exc)
@@ -121,6 +135,32 @@ def dependency_layer_paths(layer_root: str) -> list[str]:
     python = os.path.join(layer_root, "python")
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     return [os.path.join(python, "lib", version, "site-packages"), python]
+
+
+def layer_for_another_python(layer_root: str) -> str | None:
+    """What is wrong when the only dependency layer attached was built for another Python; None when none is.
+
+    A layer made for the managed python3.11 runtime keeps its packages in
+    python/lib/python3.11/site-packages, where a 3.12 interpreter never looks:
+    the handler's import would then fail with nothing but "No module named".
+    One stat on the usual path (a layer for this Python, or none at all).
+    """
+    lib = os.path.join(layer_root, "python", "lib")
+    ours = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if os.path.isdir(os.path.join(lib, f"python{ours}", "site-packages")):
+        return None
+    try:
+        found = [name for name in os.listdir(lib) if os.path.isdir(os.path.join(lib, name, "site-packages"))]
+    except OSError:
+        return None
+    if not found:
+        return None
+    theirs = max(found).removeprefix("python")
+    return (
+        f"the dependency layer in {os.path.join(lib, max(found), 'site-packages')} is for Python {theirs}, but the"
+        f" runtime runs Python {ours}, which cannot import from it: build the dependency layer for {ours}"
+        " (with the same --python as the runtime layer)"
+    )
 
 
 def serve(api: RuntimeAPIClient, handler: Handler, function: FunctionInfo, invocation: Invocation) -> None:

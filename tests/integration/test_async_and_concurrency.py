@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from pylambda import concurrency
 
-from buildlib import baseline, readable_by_all
-from buildlib.emulator import Emulator, InvokeResult
+from pylambda_build import baseline, readable_by_all
+from pylambda_build.emulator import Emulator, InvokeResult
 
 Start = Callable[..., Emulator]
 TaskRoot = Callable[[Mapping[str, str]], Path]

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from pylambda import concurrency
 
-import build
+from tests.conftest import ROOT
 
 
 def test_comparison_benchmark_runs_all_contestants_and_writes_its_table(tmp_path: Path) -> None:
-    command = [sys.executable, str(build.ROOT / "benchmarks" / "compare.py"), "--interpreters", "standin"]
+    command = [sys.executable, str(ROOT / "benchmarks" / "compare.py"), "--interpreters", "standin"]
     command += ["--cold", "1", "--invokes", "20", "--out", str(tmp_path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
@@ -32,7 +32,7 @@ def test_comparison_benchmark_runs_all_contestants_and_writes_its_table(tmp_path
 
 @pytest.mark.skipif(os.getuid() != 0, reason="the emulator's managed-instances mode needs a mount namespace (root)")
 def test_concurrency_benchmark_runs_every_contestant_at_every_concurrency(tmp_path: Path) -> None:
-    command = [sys.executable, str(build.ROOT / "benchmarks" / "concurrency.py"), "--seconds", "0.3"]
+    command = [sys.executable, str(ROOT / "benchmarks" / "concurrency.py"), "--seconds", "0.3"]
     command += ["--rounds", "1", "--bursts", "1"]
     done = subprocess.run([*command, "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr

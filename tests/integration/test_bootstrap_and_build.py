@@ -9,8 +9,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-import build
-from buildlib.emulator import free_port
+from pylambda_build import cli, layers
+from pylambda_build.emulator import free_port
+from tests.conftest import ROOT
 
 
 def run_bootstrap(bootstrap: Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -73,19 +74,19 @@ def test_layer_zip_has_an_executable_bootstrap_at_its_root(build_dir: Path) -> N
 
 
 def test_function_zips_hold_only_the_handler_code(build_dir: Path) -> None:
-    for name in build.function_names():
+    for name in cli.function_names():
         with zipfile.ZipFile(build_dir / "functions" / f"{name}.zip") as archive:
             assert archive.namelist() == ["app.py"], name
 
 
 def test_builds_are_reproducible(build_dir: Path, tmp_path: Path) -> None:
-    build.build_all(tmp_path, build.LayerSpec("none"))
-    for relative in ["layer.zip", *(f"functions/{n}.zip" for n in build.function_names())]:
+    cli.build_all(tmp_path, layers.LayerSpec("none"))
+    for relative in ["layer.zip", *(f"functions/{n}.zip" for n in cli.function_names())]:
         assert (tmp_path / relative).read_bytes() == (build_dir / relative).read_bytes(), relative
 
 
 def test_invoke_command_prints_the_response_and_fails_on_function_errors(tmp_path: Path) -> None:
-    command = [sys.executable, str(build.ROOT / "build.py"), "--python", "none", "--out", str(tmp_path)]
+    command = [sys.executable, str(ROOT / "build.py"), "--python", "none", "--out", str(tmp_path)]
     good = subprocess.run([*command, "invoke", "echo", '{"k": "v"}'], capture_output=True, text=True, check=False)
     bad = subprocess.run([*command, "invoke", "fail", '{"amount": 1000}'], capture_output=True, text=True, check=False)
     assert good.returncode == 0, good.stderr
@@ -98,7 +99,7 @@ def test_invoke_command_prints_the_response_and_fails_on_function_errors(tmp_pat
 def test_invoke_command_takes_the_event_from_a_file(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text('{"from": "a file"}')
-    command = [sys.executable, str(build.ROOT / "build.py"), "--python", "none", "--out", str(tmp_path / "build")]
+    command = [sys.executable, str(ROOT / "build.py"), "--python", "none", "--out", str(tmp_path / "build")]
     command += ["invoke", "echo", "--event", str(event)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-import build
-from buildlib.localstack import LocalStack
+from pylambda_build.localstack import LocalStack
+from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.sam, pytest.mark.localstack]
 SAM = str(Path(sys.executable).with_name("sam"))
@@ -32,7 +32,7 @@ BUCKET = "pylambda-deploy-artifacts"
 FUNCTIONS = ("EchoFunction", "FailFunction", "BatchFunction", "GreetFunction", "StreamFunction")
 # What sam build needs from the repository: a copy, so the test can change a function's code.
 PROJECT_FILES = ("template.yaml", "Makefile", "build.py", "bootstrap", "interpreters.json")
-PROJECT_DIRS = ("buildlib", "layer", "functions")
+PROJECT_DIRS = ("pylambda_build", "layer", "functions")
 
 
 class Deployment:
@@ -96,9 +96,9 @@ def deployment(localstack: LocalStack, tmp_path_factory: pytest.TempPathFactory)
     """The first deploy: template.yaml as it is, x86_64."""
     project = tmp_path_factory.mktemp("project")
     for name in PROJECT_FILES:
-        shutil.copy2(build.ROOT / name, project / name)
+        shutil.copy2(ROOT / name, project / name)
     for name in PROJECT_DIRS:
-        shutil.copytree(build.ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
     deployment = Deployment(localstack, project)
     deployment.build_and_deploy("x86_64")
     return deployment
@@ -142,7 +142,7 @@ def test_deployed_layer_content_is_the_built_layer(first_deploy: dict[str, Any],
     built = deployment.project / ".aws-sam" / "build" / "PythonRuntimeLayer"
     expected = sorted(p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file())
     assert sorted(name for name in archive.namelist() if not name.endswith("/")) == expected
-    assert archive.read("bootstrap") == (build.ROOT / "bootstrap").read_bytes()
+    assert archive.read("bootstrap") == (ROOT / "bootstrap").read_bytes()
 
 
 def test_every_function_runs_on_provided_al2023_with_the_stacks_layer_version(first_deploy: dict[str, Any]) -> None:

@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
-from buildlib import baseline
-from buildlib.emulator import Emulator
+from pylambda_build import baseline
+from pylambda_build.emulator import Emulator
 from tests.frames import read_frames
 from tests.scripted_api import ScriptedAPI, runtime_environment
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from buildlib.emulator import Emulator, InvokeResult
+from pylambda_build.emulator import Emulator, InvokeResult
 
 Start = Callable[..., Emulator]
 TaskRoot = Callable[[Mapping[str, str]], Path]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pylambda import http11
 
-from buildlib.emulator import Emulator
+from pylambda_build.emulator import Emulator
 from tests.http_answers import read_answer
 
 RECORDER = r"""

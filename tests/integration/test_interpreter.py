@@ -27,9 +27,8 @@ from typing import Any
 
 import pytest
 
-import build
-from buildlib import BuildError, elf, interpreter
-from buildlib.emulator import Emulator
+from pylambda_build import BuildError, cli, elf, interpreter, layers
+from pylambda_build.emulator import Emulator
 
 MINOR = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -102,7 +101,7 @@ def test_build_command_with_a_version_downloads_the_pinned_interpreter(
     pins = pin_table(tmp_path / "pins.json", url, sha256_of(standin_python))
     monkeypatch.setenv("PYLAMBDA_CACHE", str(tmp_path / "cache"))
     into = str(tmp_path / "layer")
-    code = build.main(["--python", MINOR, "--pins", str(pins), "--allow-newer-glibc", "layer", "--into", into])
+    code = cli.main(["--python", MINOR, "--pins", str(pins), "--allow-newer-glibc", "layer", "--into", into])
     assert code == 0
     assert server.gets == 1
     assert (tmp_path / "layer" / "pylambda" / f"python{MINOR}" / "bin" / "python3").exists()
@@ -115,7 +114,7 @@ def test_build_command_stops_on_a_tampered_download_without_a_layer(
     pins = pin_table(tmp_path / "pins.json", url, "f" * 64)
     monkeypatch.setenv("PYLAMBDA_CACHE", str(tmp_path / "cache"))
     into = str(tmp_path / "layer")
-    code = build.main(["--python", "default", "--pins", str(pins), "--allow-newer-glibc", "layer", "--into", into])
+    code = cli.main(["--python", "default", "--pins", str(pins), "--allow-newer-glibc", "layer", "--into", into])
     assert code == 1
     assert "sha256 mismatch" in capsys.readouterr().err
     assert not (tmp_path / "layer" / "pylambda" / f"python{MINOR}").exists()
@@ -123,11 +122,11 @@ def test_build_command_stops_on_a_tampered_download_without_a_layer(
 
 def test_unknown_version_names_the_pinned_ones() -> None:
     with pytest.raises(BuildError, match=r"no Python 3\.9 .*pinned: 3\.12, 3\.13, 3\.14, 3\.15"):
-        interpreter.find_pin(build.PINS, "3.9", "x86_64")
+        interpreter.find_pin(layers.PINS, "3.9", "x86_64")
 
 
 def test_every_pin_is_a_python_build_standalone_asset_for_its_arch() -> None:
-    default, pins = interpreter.load_pins(build.PINS)
+    default, pins = interpreter.load_pins(layers.PINS)
     assert default == max((p.python for p in pins), key=lambda v: tuple(map(int, v.split("."))))
     assert {(p.python, p.arch) for p in pins} == {
         (v, a) for v in ("3.12", "3.13", "3.14", "3.15") for a in ("x86_64", "arm64")
@@ -277,7 +276,7 @@ def test_glibc_newer_than_lambdas_stops_the_build_naming_the_file(
         and (found := elf.glibc_needed(path)) is not None
     )
     assert newest[0] > (2, 34), "this machine's Python must need a newer glibc than Lambda's for this test"
-    code = build.main(["--python", str(standin_python), "layer", "--into", str(tmp_path / "refused")])
+    code = cli.main(["--python", str(standin_python), "layer", "--into", str(tmp_path / "refused")])
     err = capsys.readouterr().err
     assert code == 1
     assert f"needs glibc {'.'.join(map(str, newest[0]))}" in err
@@ -287,7 +286,7 @@ def test_glibc_newer_than_lambdas_stops_the_build_naming_the_file(
 
 def test_glibc_figure_is_printed_in_the_build_summary(standin_python: Path, tmp_path: Path, capsys: Any) -> None:
     into = str(tmp_path / "allowed")
-    assert build.main(["--python", str(standin_python), "--allow-newer-glibc", "layer", "--into", into]) == 0
+    assert cli.main(["--python", str(standin_python), "--allow-newer-glibc", "layer", "--into", into]) == 0
     line = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("glibc"))
     assert "needs 2." in line
     assert "the target has 2.34 (allowed by --allow-newer-glibc)" in line

@@ -1,7 +1,7 @@
 """Interpreters as they ship: a statically linked libpython, arm64 from any machine, free-threaded, bad tarballs.
 
 The stand-ins are Debian's CPython 3.11 laid out like python-build-standalone
-assets (buildlib.standin): this machine's x86_64 build, and the arm64 build
+assets (pylambda_build.standin): this machine's x86_64 build, and the arm64 build
 from Debian's packages. Like current python-build-standalone executables,
 Debian's links libpython statically yet ships the shared library.
 """
@@ -24,9 +24,8 @@ from typing import Any
 
 import pytest
 
-import build
-from buildlib import cache_dir, elf, file_sha256, interpreter, sid_root, standin
-from buildlib.emulator import Emulator
+from pylambda_build import cache_dir, cli, elf, file_sha256, interpreter, layers, sid_root, standin
+from pylambda_build.emulator import Emulator
 
 MINOR = f"{sys.version_info.major}.{sys.version_info.minor}"
 needs_root = pytest.mark.skipif(os.getuid() != 0, reason="the sid root is made and entered as root (chroot)")
@@ -54,7 +53,7 @@ def debian_standin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def static_layer(tmp_path_factory: pytest.TempPathFactory, debian_standin: Path) -> Path:
     """The layer built from the Debian stand-in (its glibc is newer than Lambda's: allowed here)."""
     into = tmp_path_factory.mktemp("static-layer")
-    build.build_layer(into, build.LayerSpec(str(debian_standin), allow_newer_glibc=True))
+    layers.build_layer(into, layers.LayerSpec(str(debian_standin), allow_newer_glibc=True))
     return into
 
 
@@ -127,12 +126,12 @@ def unpacked(standin_tarball: Path, into: Path, edit: Callable[[Path], None]) ->
 
 def build_fails_in_one_line(source: Path, into: Path, capsys: Any, *extra: str) -> str:
     """Run the build command on ``source``; check it failed with one line and left no interpreter; return it."""
-    code = build.main(["--python", str(source), "--allow-newer-glibc", *extra, "layer", "--into", str(into)])
+    code = cli.main(["--python", str(source), "--allow-newer-glibc", *extra, "layer", "--into", str(into)])
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if not line.startswith(("glibc ", "system "))]  # the summary
     assert code == 1
     assert len(lines) == 1, err
-    assert lines[0].startswith("build.py: ")
+    assert lines[0].startswith("pylambda: ")
     assert "Traceback" not in err
     assert not list(into.glob("pylambda/python3*")), "a layer that would fail at its first cold start was left"
     return lines[0]
@@ -141,7 +140,7 @@ def build_fails_in_one_line(source: Path, into: Path, capsys: Any, *extra: str) 
 def test_an_interpreter_that_cannot_start_fails_the_build(standin_python: Path, tmp_path: Path, capsys: Any) -> None:
     source = unpacked(standin_python, tmp_path / "no-encodings", lambda stdlib: shutil.rmtree(stdlib / "encodings"))
     line = build_fails_in_one_line(source, tmp_path / "layer", capsys)
-    assert f"build.py: the bundled Python {MINOR} cannot start here: Fatal Python error: " in line
+    assert f"pylambda: the bundled Python {MINOR} cannot start here: Fatal Python error: " in line
     assert "No module named 'encodings'" in line
 
 
@@ -174,14 +173,14 @@ def test_a_tarball_with_a_link_out_of_it_fails_the_build(link: str, tmp_path: Pa
     files = {"python/bin/python3.11": "", "python/lib/python3.11/os.py": ""}
     evil = layout_tarball(tmp_path / "evil.tar.gz", files, {"python/lib/python3.11/sitecustomize.py": link})
     line = build_fails_in_one_line(evil, tmp_path / "layer", capsys)
-    assert line.startswith(f"build.py: refusing to unpack {evil}: 'python/lib/python3.11/sitecustomize.py' ")
+    assert line.startswith(f"pylambda: refusing to unpack {evil}: 'python/lib/python3.11/sitecustomize.py' ")
 
 
 def test_a_truncated_tarball_fails_the_build(standin_python: Path, tmp_path: Path, capsys: Any) -> None:
     truncated = tmp_path / "truncated.tar.gz"
     truncated.write_bytes(standin_python.read_bytes()[: standin_python.stat().st_size // 2])
     line = build_fails_in_one_line(truncated, tmp_path / "layer", capsys)
-    assert line.startswith(f"build.py: cannot unpack {truncated}: ")
+    assert line.startswith(f"pylambda: cannot unpack {truncated}: ")
 
 
 def test_a_directory_with_a_link_out_of_it_fails_the_build(standin_python: Path, tmp_path: Path, capsys: Any) -> None:
@@ -203,16 +202,16 @@ def test_a_free_threaded_build_is_refused_in_one_line(tmp_path: Path, capsys: An
     tarball = layout_tarball(tmp_path / "cpython-3.14-freethreaded-install_only.tar.gz", files, links)
     line = build_fails_in_one_line(tarball, tmp_path / "layer", capsys)
     assert line == (
-        f"build.py: {tarball} is a free-threaded build of Python 3.14 (python3.14t), which pylambda does not bundle:"
+        f"pylambda: {tarball} is a free-threaded build of Python 3.14 (python3.14t), which pylambda does not bundle:"
         " use the regular build (--python 3.14)"
     )
 
 
 def test_a_free_threaded_version_is_refused_before_any_download(tmp_path: Path, capsys: Any) -> None:
-    code = build.main(["--python", "3.14t", "layer", "--into", str(tmp_path)])
+    code = cli.main(["--python", "3.14t", "layer", "--into", str(tmp_path)])
     assert code == 2
     assert capsys.readouterr().err == (
-        "build.py: --python 3.14t: pylambda does not bundle free-threaded interpreters:"
+        "pylambda: --python 3.14t: pylambda does not bundle free-threaded interpreters:"
         " use the regular build (--python 3.14)\n"
     )
 
@@ -236,7 +235,7 @@ def arm64_layer(debian_standin: Path, tmp_path_factory: pytest.TempPathFactory) 
     argv = ["--python", "3.11", "--arch", "arm64", "--pins", str(pins), "--allow-newer-glibc", "layer"]
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("PYLAMBDA_CACHE", str(scratch / "cache"))
-        assert build.main([*argv, "--into", str(into)]) == 0
+        assert cli.main([*argv, "--into", str(into)]) == 0
     return into
 
 
@@ -287,7 +286,7 @@ def test_arm64_layer_without_a_pinned_compiler_asks_for_one_and_takes_compile_wi
     assert line.endswith("or pass --compile-with PATH, a python3.11 that runs here")
 
     into = tmp_path / "layer"
-    assert build.main([*argv, "--compile-with", sys.executable, "layer", "--into", str(into)]) == 0
+    assert cli.main([*argv, "--compile-with", sys.executable, "layer", "--into", str(into)]) == 0
     json_pyc = (
         into / "pylambda" / "python3.11" / "lib" / "python3.11" / "json" / "__pycache__" / "__init__.cpython-311.pyc"
     )

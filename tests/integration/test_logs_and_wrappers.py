@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from buildlib.emulator import Emulator, function_logs
+from pylambda_build.emulator import Emulator, function_logs
 from tests.frames import JSON_ERROR, JSON_WARNING, TEXT, TEXT_ERROR, read_frames
 
 Start = Callable[..., Emulator]

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pylambda import concurrency
 
-from buildlib.emulator import Emulator
+from pylambda_build.emulator import Emulator
 
 Start = Callable[..., Emulator]
 TaskRoot = Callable[[Mapping[str, str]], Path]

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from buildlib.emulator import Emulator
+from pylambda_build.emulator import Emulator
 from tests.scripted_api import TRACE_ID, ScriptedAPI, runtime_environment
 
 TOOLS = {

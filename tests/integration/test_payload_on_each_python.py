@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from buildlib import baseline, readable_by_all, sid_root
+from pylambda_build import baseline, readable_by_all, sid_root
 from tests.conftest import ROOT, TEST_PYTHON
 
 TYPES = """

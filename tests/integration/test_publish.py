@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-import build
-from buildlib.localstack import LocalStack
-from buildlib.publish import code_sha256
+from pylambda_build.localstack import LocalStack
+from pylambda_build.publish import code_sha256
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.localstack
 REGIONS = ("us-east-1", "eu-west-1")
@@ -27,7 +27,7 @@ def publish(localstack: LocalStack, tmp_path: Path, request: pytest.FixtureReque
     layer_name = request.node.name.removeprefix("test_")[:60]
 
     def run(*args: str, python: str = sys.executable, env: dict[str, str] | None = None) -> Any:
-        command = [python, str(build.ROOT / "build.py"), "--out", str(tmp_path / "build"), "--python", "none"]
+        command = [python, str(ROOT / "build.py"), "--out", str(tmp_path / "build"), "--python", "none"]
         command += ["publish", "--layer-name", layer_name, *args]
         environ = localstack.client_env() if env is None else env
         return subprocess.run(command, env=environ, capture_output=True, text=True, check=False, timeout=120)

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from buildlib import baseline
-from buildlib.emulator import Emulator
+from pylambda_build import baseline
+from pylambda_build.emulator import Emulator
 
 Start = Callable[..., Emulator]
 

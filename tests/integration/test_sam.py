@@ -6,12 +6,13 @@ import filecmp
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
-import build
-from buildlib import cache_dir, elf, interpreter, standin
+from pylambda_build import cache_dir, cli, elf, interpreter, standin
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.sam
 SAM = str(Path(sys.executable).with_name("sam"))
@@ -19,9 +20,7 @@ SAM = str(Path(sys.executable).with_name("sam"))
 
 def sam(*args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0", **env_vars}
-    return subprocess.run(
-        [SAM, *args], cwd=build.ROOT, env=env, capture_output=True, text=True, check=False, timeout=600
-    )
+    return subprocess.run([SAM, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=600)
 
 
 def test_template_passes_sam_validate_lint() -> None:
@@ -31,7 +30,7 @@ def test_template_passes_sam_validate_lint() -> None:
 
 def test_the_readme_layers_snippet_is_a_valid_sam_template(tmp_path: Path) -> None:
     """The README's template for attaching the layer to your own functions passes `sam validate --lint` as shown."""
-    readme = (build.ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     [snippet] = [block for block in readme.split("```yaml\n")[1:] if "Layers:" in block.partition("```")[0]]
     template = tmp_path / "template.yaml"
     header = 'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\n'
@@ -98,16 +97,14 @@ def test_sam_build_with_architecture_arm64_builds_an_arm64_layer(tmp_path: Path)
     [core] = (tmp_path / "build" / "OrderDependencies").rglob("_pydantic_core*.so")
     assert elf.machine(core) == interpreter.TRIPLES["arm64"][1]
     graph = tmp_path / "build.toml"  # SAM writes it before running the targets
-    architectures = [
-        d["architecture"] for kind in build.tomllib.loads(graph.read_text()).values() for d in kind.values()
-    ]
+    architectures = [d["architecture"] for kind in tomllib.loads(graph.read_text()).values() for d in kind.values()]
     assert architectures == ["arm64"] * 8  # the six functions and the two layers
-    assert build.sam_layer_arch(graph, "PythonRuntimeLayer") == "arm64"
-    assert build.sam_layer_arch(graph, "OrderDependencies") == "arm64"
+    assert cli.sam_layer_arch(graph, "PythonRuntimeLayer") == "arm64"
+    assert cli.sam_layer_arch(graph, "OrderDependencies") == "arm64"
 
     # A LAYER_ARCH that contradicts the template stops the build rather than pick one.
     layer = tmp_path / "build" / "PythonRuntimeLayer"
-    command = [sys.executable, str(build.ROOT / "build.py"), "--python", "none", "layer", "--into", str(layer)]
+    command = [sys.executable, str(ROOT / "build.py"), "--python", "none", "layer", "--into", str(layer)]
     command += ["--sam-build-graph", str(graph)]
     env = {**os.environ, "LAYER_ARCH": "x86_64"}
     refused = subprocess.run(command, env=env, capture_output=True, text=True, check=False)

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from buildlib import sid_root
-from buildlib.emulator import Emulator
+from pylambda_build import sid_root
+from pylambda_build.emulator import Emulator
 
 Start = Callable[..., Emulator]
 TaskRoot = Callable[[Mapping[str, str]], Path]

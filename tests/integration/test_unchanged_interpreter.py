@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from buildlib import sid_root
-from buildlib.emulator import Emulator
+from pylambda_build import sid_root
+from pylambda_build.emulator import Emulator
 
 HANDLER = """
 import hashlib

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-import build
-from buildlib import BuildError, vendoring
+from pylambda_build import BuildError, layers, vendoring
 
-RUNTIME = build.RUNTIME_SOURCE
+RUNTIME = layers.RUNTIME_SOURCE
 NOT_AT_START_UP = [
     "pylambda._vendor.urllib3.connectionpool",
     "pylambda._vendor.urllib3.poolmanager",

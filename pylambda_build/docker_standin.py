@@ -1,7 +1,7 @@
 """A stand-in for the provided.al2023 base image, so `sam local` runs offline.
 
-    python -m buildlib.docker_standin                 prepare, print the image tag, leave the daemon up
-    python -m buildlib.docker_standin -- CMD [ARGS]   prepare, run CMD with PYLAMBDA_IMAGE set, then
+    python -m pylambda_build.docker_standin                 prepare, print the image tag, leave the daemon up
+    python -m pylambda_build.docker_standin -- CMD [ARGS]   prepare, run CMD with PYLAMBDA_IMAGE set, then
                                                        stop the Docker daemon if this started it
 
 `sam local invoke` runs functions in a container built from

@@ -20,9 +20,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import BuildError, cache_dir, file_sha256
+from . import CLONE, SOURCES, BuildError, cache_dir, file_sha256
 
-VENDOR_DIR = Path(__file__).resolve().parent.parent / "layer" / "pylambda" / "_vendor"
+# The pins (vendor.txt), and in a clone the unpacked copies that the tests and type checks import.
+VENDOR_DIR = SOURCES / "layer" / "pylambda" / "_vendor"
 
 # The package the wheels in vendor.txt are unpacked into.
 VENDORED_AS = "pylambda._vendor"
@@ -454,15 +455,23 @@ def fetch_wheel(name: str, version: str, sha256: str) -> Path:
     return wheel
 
 
-def vendor() -> None:
-    """Unpack the pinned wheels into ``layer/pylambda/_vendor`` and patch them, unless already done."""
+def vendor() -> Path:
+    """Unpack the pinned wheels and patch them, unless already done; return the folder holding them.
+
+    In a clone that is ``layer/pylambda/_vendor``, where the tests and the type
+    checker import them; an installed ``pylambda`` never writes into its own
+    package (site-packages may be read-only), so it keeps them in the cache.
+    """
+    into = VENDOR_DIR if CLONE is not None else cache_dir() / "vendor"
+    into.mkdir(parents=True, exist_ok=True)
     patches = hashlib.sha256(repr((VENDOR_INITS, VENDOR_PATCHES)).encode()).hexdigest()
     for name, version, sha256 in vendored_packages():
-        stamp = VENDOR_DIR / f"{name}.pinned"
-        if (VENDOR_DIR / name).is_dir() and stamp.exists() and stamp.read_text() == f"{sha256} {patches}":
+        stamp = into / f"{name}.pinned"
+        if (into / name).is_dir() and stamp.exists() and stamp.read_text() == f"{sha256} {patches}":
             continue
-        unpack_patched(fetch_wheel(name, version, sha256), name, VENDOR_DIR)
+        unpack_patched(fetch_wheel(name, version, sha256), name, into)
         stamp.write_text(f"{sha256} {patches}")
+    return into
 
 
 Patch = tuple[str, str, str]
@@ -498,6 +507,6 @@ def unpack_patched(
                 first = old.strip().splitlines()[0]
                 raise BuildError(
                     f"vendor patch no longer applies to {path} (at {first!r}):"
-                    " update VENDOR_PATCHES in buildlib/vendoring.py"
+                    " update VENDOR_PATCHES in pylambda_build/vendoring.py"
                 )
             source.write_text(text.replace(old, new))

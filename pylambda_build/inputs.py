@@ -2,8 +2,8 @@
 
 A mistyped name or a broken file should cost the user one line and no wait:
 each check raises a UsageError that says what is wrong and what to do, in
-the form ``<what> <what is wrong>: <what to do>``, and build.py prints it
-after ``build.py: `` with exit status 2, as argparse does for its own errors.
+the form ``<what> <what is wrong>: <what to do>``, and the command prints it
+after ``pylambda: `` (``build.py: `` in a clone) with exit status 2, as argparse does for its own errors.
 """
 
 from __future__ import annotations
@@ -24,12 +24,17 @@ NOT_JSON = "InvalidRequestContentException: Could not parse request body into js
 REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
-def check(args: argparse.Namespace, functions: list[str]) -> None:
-    """Check the arguments of one build.py command line, in the order they are used.
+def check(args: argparse.Namespace, examples: Path | None) -> None:
+    """Check the arguments of one command line, in the order they are used.
 
     ``invoke``'s event is read here, once: ``args.event`` is then its JSON text, from the command line or ``--event``.
+    ``args.function`` becomes the function's folder, and ``invoke``'s ``args.requirements`` the requirements file
+    to build a dependency layer from (the folder's own requirements.txt when none is named), or None.
     """
     command = args.command
+    if command == "new":
+        check_new_project(args.directory)
+        return
     if command != "function":
         check_python(args.python, args.arch, args.pins)
         if args.compile_with is not None and not os.access(args.compile_with, os.X_OK):
@@ -39,16 +44,33 @@ def check(args: argparse.Namespace, functions: list[str]) -> None:
     if command in ("layer", "function", "deps"):
         check_folder("--into", args.into)
     if command in ("function", "invoke"):
-        check_function(args.name, functions)
+        args.function = check_function(args.function, examples)
     if command == "invoke":
-        args.event = check_event(args.event_file, args.event)
-        if args.timeout < 1:
-            raise UsageError(f"--timeout {args.timeout} is not a number of seconds: give 1 or more")
-        find_emulator()
+        check_invoke(args)
     if command == "deps":
         check_requirements(args.requirements)
+        if args.zip is not None:
+            check_zip(args.zip)
     if command == "publish":
         check_regions(args.regions)
+
+
+def check_invoke(args: argparse.Namespace) -> None:
+    """``invoke``'s event, requirements and timeout, and the emulator it runs under."""
+    args.event = check_event(args.event_file, args.event)
+    if args.requirements is not None:
+        check_requirements(args.requirements)
+    elif (args.function / "requirements.txt").is_file():
+        args.requirements = args.function / "requirements.txt"
+    if args.timeout < 1:
+        raise UsageError(f"--timeout {args.timeout} is not a number of seconds: give 1 or more")
+    find_emulator()
+
+
+def check_zip(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"--zip {path} is a folder: give the path of the zip file to write")
+    check_folder(f"--zip {path}: its folder", path.absolute().parent)
 
 
 def check_python(python: str, arch: str, pins: Path) -> None:
@@ -91,9 +113,25 @@ def check_folder(option: str, path: Path) -> None:
         raise UsageError(f"{option} {path} cannot be created in {parent} (no write permission): give another folder")
 
 
-def check_function(name: str, functions: list[str]) -> None:
-    if name not in functions:
-        raise UsageError(f"function {name!r} does not exist: choose one of {', '.join(functions) or '(none)'}")
+def check_function(name: str, examples: Path | None) -> Path:
+    """A function's folder: ``name`` itself, or in a clone the example in functions/ of that name."""
+    folder = Path(name)
+    if folder.is_dir():
+        return folder
+    if examples is not None and "/" not in name and (examples / name).is_dir():
+        return examples / name
+    if folder.exists():
+        raise UsageError(f"function {name} is a file, not a folder: give the folder that holds the handler's module")
+    known = sorted(path.name for path in examples.iterdir() if path.is_dir()) if examples is not None else []
+    fix = "give the folder that holds the handler's module" + (f", or one of {', '.join(known)}" if known else "")
+    raise UsageError(f"function {name!r} does not exist: {fix}")
+
+
+def check_new_project(directory: Path) -> None:
+    """``new``'s folder: one to create, or an empty one; never one whose files it would overwrite."""
+    if directory.is_dir() and any(directory.iterdir()):
+        raise UsageError(f"{directory} is not empty: give a new folder for the project (pylambda new my-project)")
+    check_folder("project folder", directory)
 
 
 def check_event(event_file: Path | None, event: str) -> str:

@@ -1,10 +1,21 @@
-"""What build.py is made of: the emulator driver, the interpreter bundler, and helpers they share."""
+"""The ``pylambda`` command (and build.py, its entry in a clone): the layer builder, the emulator driver, and helpers.
+
+The runtime it builds layers from (``bootstrap``, ``layer/``, ``interpreters.json``)
+sits beside this package in a clone of the repository; the wheel carries the
+same files inside it, under ``sources/``, so an installed ``pylambda`` needs no clone.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+# A clone: the repository's top level, with its example functions; None when installed from the wheel.
+CLONE: Path | None = PACKAGE.parent if (PACKAGE.parent / "layer" / "pylambda").is_dir() else None
+SOURCES = CLONE or PACKAGE / "sources"
 
 
 class BuildError(Exception):
@@ -46,3 +57,9 @@ def readable_by_all(root: Path) -> None:
     for path in [root, *root.rglob("*")]:
         executable = path.is_dir() or os.access(path, os.X_OK)
         path.chmod(0o755 if executable else 0o644)
+
+
+def program() -> str:
+    """The name messages start with: what the user typed (``pylambda`` or ``build.py``), else ``pylambda``."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name in ("build.py", "pylambda") else "pylambda"

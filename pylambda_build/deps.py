@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import BuildError, elf, readable_by_all
+from . import BuildError, elf, program, readable_by_all
 from .interpreter import TRIPLES, compile_tree, newest_glibc
 
 # The oldest glibc each architecture has manylinux wheels for (manylinux1 is 2.5; aarch64 began with 2014's 2.17).
@@ -113,7 +113,7 @@ def build(
     readable_by_all(into / "python")
     if target.python is None or not compile_tree(target.python, [site]):
         print(
-            f"build.py: warning: no Python {target.version} runs on this machine, so the dependency layer is not"
+            f"{program()}: warning: no Python {target.version} runs on this machine, so the dependency layer is not"
             " byte-compiled; every cold start will compile what it imports",
             file=sys.stderr,
         )
@@ -140,11 +140,19 @@ def _install(requirements: Path, site: Path, target: Target, glibc: tuple[int, .
             last = errors[-1].removeprefix("ERROR:").strip() if errors else done.stderr.strip()[-500:]
             raise BuildError(f"{requirements}: pip could not resolve the dependencies: {last}")
         requirement = missing.group(1)
+        name = re.split(r"[<>=!~; \[]", requirement, maxsplit=1)[0]
+        if _index_files(name) is None:
+            raise BuildError(
+                f"{requirement}: no such package on the index ({_index()}): check its name in {requirements}"
+            )
         if requirement in built:  # built, and pip still refused it: its metadata rules this Python out
             raise BuildError(f"{requirement}: {target.describe(glibc)} is not among the Pythons it supports")
         reason = _pure_wheel_from_sdist(requirement, target, glibc, wheelhouse)
         if reason is not None:
-            raise BuildError(f"{requirement}: no wheel for {target.describe(glibc)}; {reason}")
+            raise BuildError(
+                f"{requirement}: no wheel for {target.describe(glibc)}; {reason}: pin a release of it that has one,"
+                " or build the layers for a Python it has wheels for (--python)"
+            )
         built.add(requirement)
 
 
@@ -159,7 +167,7 @@ def _pure_wheel_from_sdist(requirement: str, target: Target, glibc: tuple[int, .
     name = re.split(r"[<>=!~; \[]", requirement, maxsplit=1)[0]
     pinned = re.search(r"===?\s*([^\s,;]+)", requirement)
     version = pinned.group(1) if pinned else None
-    releases = _index_files(name)
+    releases = _index_files(name) or {}
     candidates = [releases.get(version, [])] if version else list(releases.values())
     if any(_is_compiled_wheel(f) for files in candidates for f in files):
         return _what_the_index_has(name, releases, version, target, glibc)
@@ -181,14 +189,24 @@ def _is_compiled_wheel(filename: str) -> bool:
     return filename.endswith(".whl") and not filename.endswith("-any.whl")
 
 
-def _index_files(name: str) -> dict[str, list[str]]:
-    """{version: [file names]} of a project on the package index (PEP 691 JSON); empty if the index cannot say."""
-    index = os.environ.get("PIP_INDEX_URL", PYPI_SIMPLE).rstrip("/")
+def _index() -> str:
+    return os.environ.get("PIP_INDEX_URL", PYPI_SIMPLE).rstrip("/")
+
+
+def _index_files(name: str) -> dict[str, list[str]] | None:
+    """{version: [file names]} of a project on the package index (PEP 691 JSON); empty if the index cannot say.
+
+    None when the index answers that it has no such project (HTTP 404): a misspelt name, most often.
+    """
     project = re.sub(r"[-_.]+", "-", name).lower()
-    request = urllib.request.Request(f"{index}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    request = urllib.request.Request(
+        f"{_index()}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             files = [entry["filename"] for entry in json.load(response)["files"]]
+    except urllib.error.HTTPError as exc:
+        return None if exc.code == 404 else {}
     except (OSError, ValueError, KeyError):
         return {}
     releases: dict[str, list[str]] = {}

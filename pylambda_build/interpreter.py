@@ -99,6 +99,10 @@ def find_pin(path: Path, python: str, arch: str) -> Pin:
     raise UsageError(f"no Python {wanted} for {arch} is pinned in {path} (pinned: {known})")
 
 
+class DownloadError(BuildError):
+    """The pinned interpreter could not be fetched: no network, a proxy, a moved release."""
+
+
 def download(pin: Pin, cache: Path) -> Path:
     """The pinned tarball from the cache, or downloaded into it and checked against its sha256.
 
@@ -139,7 +143,7 @@ def _fetch(url: str, out: IO[bytes]) -> None:
                     of = f" of {total / 1e6:.1f}" if total else ""
                     sys.stderr.write(f"\rdownloading {url.rsplit('/', 1)[1]}: {done / 1e6:.1f}{of} MB")
     except OSError as exc:
-        raise BuildError(f"could not download {url}: {exc}") from None
+        raise DownloadError(f"could not download {url}: {exc}") from None
     if show:
         sys.stderr.write("\n")
 

@@ -12,8 +12,8 @@ namespace that ends with the command. An absolute path (a build folder, a task
 root, the emulator binary) therefore means the same inside the root and out.
 Entering needs root, as chroot does.
 
-    python -m buildlib.sid_root               make the root if it is missing; print its path
-    python -m buildlib.sid_root -- CMD ...    run CMD inside it (this folder bound)
+    python -m pylambda_build.sid_root               make the root if it is missing; print its path
+    python -m pylambda_build.sid_root -- CMD ...    run CMD inside it (this folder bound)
 """
 
 from __future__ import annotations
