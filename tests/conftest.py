@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "layer"))
 
 from pylambda_build import BuildError, cli, layers, sid_root, standin, vendoring  # noqa: E402  # noqa: E402
-from pylambda_build.emulator import Emulator  # noqa: E402
+from pylambda_build.emulator import Emulator, find_emulator  # noqa: E402
 from pylambda_build.localstack import LocalStack  # noqa: E402
 from pylambda_build.localstack import ensure_installed as ensure_localstack  # noqa: E402
 from pylambda_build.localstack import find_python as find_localstack_python  # noqa: E402
@@ -86,6 +86,30 @@ def bare_python_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     probe = subprocess.run([venv / "bin" / "python3", "-c", "import urllib3"], capture_output=True, check=False)
     assert probe.returncode != 0, "the bare interpreter must not have urllib3"
     return venv / "bin"
+
+
+@pytest.fixture(scope="session")
+def pylambda_installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin folder of a fresh virtual environment where this clone is installed as a user installs it.
+
+    ``pip install CLONE``, with pip's build isolation: the wheel is built from
+    pyproject.toml by the build backend pip fetches, as on a user's machine.
+    """
+    venv = tmp_path_factory.mktemp("pylambda-venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT)]
+    done = subprocess.run(pip, capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return venv / "bin"
+
+
+def installed_env(installed: Path, **extra: str) -> dict[str, str]:
+    """A user's shell: the installed pylambda first on PATH, no interpreter download (LAYER_PYTHON=none)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LAYER_")}
+    env.update(PATH=f"{installed}:{env['PATH']}", LAYER_PYTHON="none", SAM_CLI_TELEMETRY="0")
+    env["PYLAMBDA_RIE"] = str(find_emulator())  # aws-sam-cli ships it; that environment has only pylambda
+    env.update(extra)
+    return env
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from pylambda_build.localstack import LocalStack
-from tests.conftest import ROOT
+from tests.conftest import ROOT, installed_env
 
 pytestmark = [pytest.mark.sam, pytest.mark.localstack]
 SAM = str(Path(sys.executable).with_name("sam"))
@@ -205,3 +205,31 @@ def test_sam_delete_removes_the_stack_and_its_layer_versions(second_deploy: Depl
     assert second_deploy.layer_versions() == []
     stacks = second_deploy.cloudformation.list_stacks()["StackSummaries"]
     assert [s["StackStatus"] for s in stacks if s["StackName"] == STACK] in ([], ["DELETE_COMPLETE"])
+
+
+def test_the_starter_project_deploys_with_sam_deploy_as_written(
+    localstack: LocalStack, pylambda_installed: Path, tmp_path: Path
+) -> None:
+    """`pylambda new`, `sam build` and `sam deploy` in it, unedited: two layers and a function attaching both."""
+    project = tmp_path / "my-project"
+    subprocess.run([pylambda_installed / "pylambda", "new", str(project)], check=True, capture_output=True)
+    deployment = Deployment(localstack, project)
+    deployment.env.update(PATH=installed_env(pylambda_installed)["PATH"])
+    deployment.sam("build")
+    stack = "pylambda-starter"
+    deployment.sam(
+        "deploy",
+        *("--stack-name", stack, "--s3-bucket", BUCKET, "--capabilities", "CAPABILITY_IAM"),
+        "--no-confirm-changeset",
+    )
+    status = deployment.cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    assert status == "CREATE_COMPLETE"
+    resources = deployment.cloudformation.describe_stack_resources(StackName=stack)["StackResources"]
+    # SAM names a layer version's logical id after its resource and a hash of its content.
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
+    [runtime_layer] = [arn for logical, arn in physical.items() if logical.startswith("PythonRuntimeLayer")]
+    [dependencies] = [arn for logical, arn in physical.items() if logical.startswith("DependenciesLayer")]
+    function = deployment.lambda_.get_function(FunctionName=physical["HelloFunction"])["Configuration"]
+    assert function["Runtime"] == "provided.al2023" and function["Handler"] == "app.handler"
+    assert [layer["Arn"] for layer in function["Layers"]] == [runtime_layer, dependencies]
+    deployment.sam("delete", "--stack-name", stack, "--no-prompts", "--region", "us-east-1")

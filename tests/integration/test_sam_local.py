@@ -29,7 +29,7 @@ import pytest
 
 from pylambda_build import docker_standin
 from pylambda_build.emulator import free_port
-from tests.conftest import ROOT
+from tests.conftest import ROOT, installed_env
 
 pytestmark = pytest.mark.docker
 SAM = str(Path(sys.executable).with_name("sam"))
@@ -91,6 +91,26 @@ def local_invoke(template: Path, image: str, function: str, event: dict[str, Any
     done = sam_local_invoke(template, image, function, json.dumps(event).encode(), tmp)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr.decode()
+
+
+def test_sam_local_invoke_runs_the_starter_project_as_written(
+    pylambda_installed: Path, standin_python: Path, image: str, tmp_path: Path
+) -> None:
+    """`pylambda new`, `sam build` and `sam local invoke` as its README says, with the offline switches set."""
+    project = tmp_path / "my-project"
+    subprocess.run([pylambda_installed / "pylambda", "new", str(project)], check=True, capture_output=True)
+    # The stand-in interpreter was built on this machine, with a newer glibc than Lambda's.
+    env = installed_env(pylambda_installed, LAYER_PYTHON=str(standin_python), LAYER_ALLOW_NEWER_GLIBC="1")
+    built = subprocess.run(
+        [SAM, "build"], cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    event = (project / "events" / "event.json").read_bytes()
+    done = sam_local_invoke(project / ".aws-sam" / "build" / "template.yaml", image, "HelloFunction", event, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"message": "Hello, Ada!"}
+    # Powertools' JSON record, from the dependency layer, with the context SAM's container gave.
+    assert '"function_name":"HelloFunction"' in done.stderr.decode().replace(" ", "")
 
 
 @pytest.mark.parametrize(
