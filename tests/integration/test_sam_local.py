@@ -215,7 +215,7 @@ def test_a_layer_without_an_interpreter_says_how_to_build_one(
     template = sam_build(tmp_path_factory.mktemp("sam-none"), LAYER_PYTHON="none")
     logs = sam_local_invoke(template, image, "EchoFunction", b"{}", tmp_path).stderr.decode()
     assert "pylambda: no Python interpreter: this layer carries none and python3 is not on PATH" in logs
-    assert "build.py --python" in logs
+    assert "pylambda layer --into DIR --python" in logs
     assert "exit status 127" in logs  # the bootstrap gave up at once, with that one line
 
 
