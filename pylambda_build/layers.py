@@ -97,9 +97,12 @@ def build_layer(into: Path, spec: LayerSpec) -> None:
         if relative.parts[:2] == ("pylambda", "_vendor") and relative != Path("pylambda/_vendor/__init__.py"):
             continue  # the pins, their stamps and the unpacked packages: copied below from where vendor() put them
         _copy(source, runtime / relative)
-    for name, _, _ in vendored_packages():
-        for source in _source_files(vendored / name):
-            _copy(source, runtime / "pylambda" / "_vendor" / name / source.relative_to(vendored / name))
+    for pin in vendored_packages():
+        if pin.top_level:  # beside the runtime, after user code and dependency layers on sys.path
+            _copy(pin.unpacked(vendored), runtime / pin.unpacked(vendored).name)
+            continue
+        for source in _source_files(vendored / pin.name):
+            _copy(source, runtime / "pylambda" / "_vendor" / pin.name / source.relative_to(vendored / pin.name))
     if spec.python == "none":
         return
     python = interpreter.install(spec.interpreter_source(), into, spec.arch)

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 from . import CLONE, SOURCES, BuildError, cache_dir, file_sha256
 
@@ -425,15 +426,27 @@ VENDOR_INITS = [
 ]
 
 
-def vendored_packages() -> list[tuple[str, str, str]]:
-    """(name, version, sha256) for each wheel pinned in ``_vendor/vendor.txt``."""
+class Vendored(NamedTuple):
+    """A wheel pinned in ``_vendor/vendor.txt``; ``top_level``: a module user code imports by its own name."""
+
+    name: str
+    version: str
+    sha256: str
+    top_level: bool
+
+    def unpacked(self, into: Path) -> Path:
+        """Where ``vendor`` puts it in ``into``: a package folder, or a module file."""
+        return into / (f"{self.name}.py" if self.top_level else self.name)
+
+
+def vendored_packages() -> list[Vendored]:
+    """Each wheel pinned in ``_vendor/vendor.txt``: ``name==version sha256``, then ``top-level`` for a module."""
     pins = []
     for line in (VENDOR_DIR / "vendor.txt").read_text().splitlines():
-        pin = line.split("#", 1)[0].strip()
+        pin = line.split("#", 1)[0].split()
         if pin:
-            requirement, sha256 = pin.split()
-            name, version = requirement.split("==")
-            pins.append((name, version, sha256))
+            name, version = pin[0].split("==")
+            pins.append(Vendored(name, version, pin[1], pin[2:] == ["top-level"]))
     return pins
 
 
@@ -465,12 +478,12 @@ def vendor() -> Path:
     into = VENDOR_DIR if CLONE is not None else cache_dir() / "vendor"
     into.mkdir(parents=True, exist_ok=True)
     patches = hashlib.sha256(repr((VENDOR_INITS, VENDOR_PATCHES)).encode()).hexdigest()
-    for name, version, sha256 in vendored_packages():
-        stamp = into / f"{name}.pinned"
-        if (into / name).is_dir() and stamp.exists() and stamp.read_text() == f"{sha256} {patches}":
+    for pin in vendored_packages():
+        stamp = into / f"{pin.name}.pinned"
+        if pin.unpacked(into).exists() and stamp.exists() and stamp.read_text() == f"{pin.sha256} {patches}":
             continue
-        unpack_patched(fetch_wheel(name, version, sha256), name, into)
-        stamp.write_text(f"{sha256} {patches}")
+        unpack_patched(fetch_wheel(pin.name, pin.version, pin.sha256), pin.name, into)
+        stamp.write_text(f"{pin.sha256} {patches}")
     return into
 
 
@@ -480,7 +493,8 @@ Patch = tuple[str, str, str]
 def unpack_patched(
     wheel: Path, name: str, into: Path, inits: list[Patch] = VENDOR_INITS, patches: list[Patch] = VENDOR_PATCHES
 ) -> None:
-    """Unpack package ``name`` from ``wheel`` into ``into/name``, then replace its ``inits`` and apply its ``patches``.
+    """Unpack package ``name`` from ``wheel`` into ``into/name`` (or module ``name.py`` into ``into``), then replace
+    its ``inits`` and apply its ``patches``.
 
     Stops with a BuildError at the first that does not fit the release, rather
     than ship a copy the runtime was not measured and tested with.
@@ -490,9 +504,9 @@ def unpack_patched(
     with zipfile.ZipFile(wheel) as archive:
         for member in archive.namelist():
             keep = member.startswith(f"{name}/") and not member.startswith(VENDOR_SKIP)
-            if keep:
+            if keep or member == f"{name}.py":
                 archive.extract(member, into)
-            elif member.endswith("/LICENSE.txt"):
+            elif member.endswith("/LICENSE.txt") and target.is_dir():
                 (target / "LICENSE.txt").write_bytes(archive.read(member))
     for path, upstream, text in inits:
         if path.startswith(f"{name}/"):

@@ -25,10 +25,14 @@ def runtime_environment(api: ScriptedAPI, python_dir: Path, task_root: Path, **e
 class ScriptedAPI(ThreadingHTTPServer):
     """Answers each `next` as the script says: 'event', 'traced' (an event with an X-Ray trace id), '500',
     'drop' (close without answering), 'evil' (an event whose request id tries to climb out of its URL path),
-    or a dict: an event with these `next` header fields, and its "body" (bytes) if the dict has one."""
+    or a dict: an event with these `next` header fields, and its "body" (bytes) if the dict has one.
+
+    SnapStart's `restore/next` is answered at once (the restore happens as soon as it is asked for), and any
+    GET under /mark/ too, so that code under test can leave marks in ``gets``, the order of every GET."""
 
     def __init__(self, script: list[str | dict[str, Any]]) -> None:
         self.script = list(script)
+        self.gets: list[str] = []
         self.nexts: list[float] = []
         self.responses: list[str] = []
         self.bodies: list[bytes] = []
@@ -41,6 +45,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: ScriptedAPI
 
     def do_GET(self) -> None:
+        self.server.gets.append(self.path)
+        if self.path.startswith("/mark/") or self.path == "/2018-06-01/runtime/restore/next":
+            self._send(200, b"", {})
+            return
         self.server.nexts.append(time.monotonic())
         step = self.server.script.pop(0) if self.server.script else "drop"
         if isinstance(step, dict):

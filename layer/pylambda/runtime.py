@@ -61,6 +61,10 @@ def main(layer_root: str, unusable_wrapper: bool = False) -> int:
                 loop=lambda handler, slot: serve_forever(RuntimeAPIClient(address, slot), handler, function),
             )
         handler = initialise(api, layer_root, unusable_wrapper)
+        if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":  # imported only for SnapStart
+            from . import snapstart
+
+            snapstart.snapshot_and_restore(api)
         serve_forever(api, handler, function)
     except RuntimeAPIError as exc:
         return _fatal(f"lost the Runtime API at {address}: {exc}")

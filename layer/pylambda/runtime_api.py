@@ -148,13 +148,26 @@ class RuntimeAPIClient:
             headers[XRAY_CAUSE_HEADER] = xray_cause
         self._post_error(f"{_BASE}/invocation/{_quote(request_id)}/error", error, headers)
 
-    def post_init_error(self, error: ErrorDocument) -> None:
-        """Fail the initialisation: Lambda reports it to the caller and restarts the runtime."""
-        self._post_error(f"{_BASE}/init/error", error, {})
+    def post_init_error(self, error: ErrorDocument, error_type: str | None = None) -> None:
+        """Fail the initialisation: Lambda reports it to the caller and restarts the runtime.
 
-    def _post_error(self, path: str, error: ErrorDocument, headers: dict[str, str]) -> None:
+        ``error_type`` names the failure for Lambda when it is not the exception's type (SnapStart's hooks).
+        """
+        self._post_error(f"{_BASE}/init/error", error, {}, error_type)
+
+    def restore_next(self) -> None:
+        """SnapStart: wait while Lambda snapshots the initialised runtime; return once a copy of it is restored."""
+        self._call("GET", f"{_BASE}/restore/next")
+
+    def post_restore_error(self, error: ErrorDocument, error_type: str) -> None:
+        """SnapStart: the restored runtime cannot serve (an after-restore hook failed)."""
+        self._post_error(f"{_BASE}/restore/error", error, {}, error_type)
+
+    def _post_error(
+        self, path: str, error: ErrorDocument, headers: dict[str, str], error_type: str | None = None
+    ) -> None:
         # Header values must be Latin-1; an exception class may be named in any script.
-        error_type = error["errorType"].encode("ascii", "replace").decode()
+        error_type = (error_type or error["errorType"]).encode("ascii", "replace").decode()
         headers.update({"Content-Type": "application/json", ERROR_TYPE_HEADER: error_type})
         self._call("POST", path, json.dumps(error, ensure_ascii=False).encode(), headers)
 

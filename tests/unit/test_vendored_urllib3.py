@@ -96,8 +96,8 @@ def test_the_vendored_https_connection_still_verifies_certificates_and_host_name
 
 
 def urllib3_wheel() -> Path:
-    [(name, version, sha256)] = vendoring.vendored_packages()
-    return vendoring.fetch_wheel(name, version, sha256)
+    [pin] = [pin for pin in vendoring.vendored_packages() if pin.name == "urllib3"]
+    return vendoring.fetch_wheel(pin.name, pin.version, pin.sha256)
 
 
 def test_a_patch_that_no_longer_fits_the_release_stops_the_build(tmp_path: Path) -> None:
