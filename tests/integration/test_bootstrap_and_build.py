@@ -42,7 +42,7 @@ def test_bootstrap_without_any_python_says_how_to_get_one(bootstrap: Path, tmp_p
     assert done.returncode == 127
     assert done.stderr.count("\n") == 1
     assert "no Python interpreter" in done.stderr
-    assert "build.py --python" in done.stderr
+    assert "pylambda layer --into DIR --python" in done.stderr
 
 
 def test_unreachable_runtime_api_is_one_line_and_a_non_zero_exit(
