@@ -37,7 +37,7 @@ import tomllib
 from pathlib import Path
 from typing import NoReturn
 
-from . import CLONE, BuildError, UsageError, deps, inputs, interpreter, new_project, program
+from . import CLONE, BuildError, UsageError, deps, image, inputs, interpreter, new_project, program
 from .emulator import DEFAULT_HANDLER, Emulator, function_logs
 from .layers import (
     PINS,
@@ -159,6 +159,27 @@ def sam_layer_arch(graph: Path, logical_id: str) -> str | None:
     return None
 
 
+def build_image(args: argparse.Namespace, spec: LayerSpec) -> None:
+    """The function's image: the runtime layer and its dependency layer in /opt, the function in the task root."""
+    name = args.function.resolve().name
+    with tempfile.TemporaryDirectory(prefix="pylambda-image-") as scratch:
+        layer = Path(scratch) / "layer"
+        build_layer(layer, spec)
+        opt = layer
+        if args.requirements is not None:
+            cached_deps(args.requirements, args.out / "deps" / name, spec, layer)
+            opt = merge_layers([layer, args.out / "deps" / name], Path(scratch) / "opt")
+        package_function(args.function, Path(scratch) / "function")
+        context = args.context or Path(scratch) / "context"
+        image.write_context(context, opt, Path(scratch) / "function", args.base, args.handler)
+        if args.tag is None:
+            print(
+                f"context    {context}: docker build --platform {image.PLATFORMS[spec.arch]} {context}", file=sys.stderr
+            )
+        else:
+            image.build(args.docker, context, args.tag, spec.arch)
+
+
 def _arch_from_sam(graph: Path, logical_id: str, fallback: str) -> str:
     """The template's architecture for the layer; a $LAYER_ARCH that says otherwise is an error, not a guess."""
     arch = sam_layer_arch(graph, logical_id)
@@ -200,6 +221,12 @@ SAM_BUILD_SWITCHES = {
     "--arch ": "LAYER_ARCH=",
     "--compile-with ": "LAYER_COMPILE_WITH=",
 }
+
+
+REQUIREMENTS_HELP = (
+    "build a dependency layer from this pip requirements file and add it beside the runtime layer"
+    " (default: the function folder's requirements.txt, if it has one)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -292,13 +319,23 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("event", nargs="?", default="{}", help="the event as JSON text (default: {})")
     run.add_argument("--event", dest="event_file", type=Path, help="read the event from this file")
     run.add_argument("--handler", default=DEFAULT_HANDLER, help=f"the _HANDLER (default: {DEFAULT_HANDLER})")
-    run.add_argument(
-        "--requirements",
-        type=Path,
-        help="build a dependency layer from this pip requirements file and attach it"
-        " (default: the function folder's requirements.txt, if it has one)",
-    )
+    run.add_argument("--requirements", type=Path, help=REQUIREMENTS_HELP)
     run.add_argument("--timeout", type=int, default=10, help="the function timeout in seconds (default: 10)")
+    container = commands.add_parser(
+        "image", help="build a container image of a function on Lambda's provided.al2023 base image (Docker)"
+    )
+    container.add_argument("function", help=where)
+    output = container.add_mutually_exclusive_group(required=True)
+    output.add_argument("--tag", help="build the image with this name and tag, e.g. my-function:latest")
+    output.add_argument(
+        "--context",
+        type=Path,
+        help="write the Docker build context (Dockerfile, layers, function) into this new folder instead of building:"
+        " for `sam build` (DockerContext) or a build of your own",
+    )
+    container.add_argument("--base", default=image.DEFAULT_BASE, help=f"the base image (default: {image.DEFAULT_BASE})")
+    container.add_argument("--handler", default=DEFAULT_HANDLER, help=f"the image's CMD (default: {DEFAULT_HANDLER})")
+    container.add_argument("--requirements", type=Path, help=REQUIREMENTS_HELP)
     release = commands.add_parser(
         "publish", help="build, publish the layer to AWS regions (boto3, standard AWS settings), write layers.json"
     )
@@ -313,7 +350,7 @@ def _parser() -> argparse.ArgumentParser:
         "--organization", type=_organization, help="let the accounts of this AWS Organization (o-...) use it"
     )
     who.add_argument("--account", type=_account, help="let this 12-digit AWS account use it")
-    for command in (layer, function, dependencies, run, release):
+    for command in (layer, function, dependencies, run, container, release):
         _layer_options(command, top=False)
     return parser
 
@@ -367,6 +404,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"zip        {args.zip}  {deps.size(args.zip) / 1e6:.2f} MB", file=sys.stderr)
     elif args.command == "publish":
         return publish_layer(args.out, spec, args)
+    elif args.command == "image":
+        build_image(args, spec)
     elif args.command == "invoke":
         return invoke(
             args.function,

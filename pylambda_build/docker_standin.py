@@ -31,6 +31,28 @@ from contextlib import contextmanager
 from pathlib import Path
 
 TAG = "pylambda/provided-al2023-standin:bookworm"
+# The same, with what the real image has for container-image functions: the emulator, the entrypoint, /var/runtime.
+BASE_TAG = "pylambda/provided-al2023-standin:bookworm-base"
+# The entrypoint as the provided.al2023 image's documentation describes it (written here, not copied).
+ENTRYPOINT = """#!/bin/sh
+# The handler is the one argument (the image's CMD). The runtime is /var/runtime/bootstrap, run under the
+# Runtime Interface Emulator when no Runtime API is given, as in a local `docker run`.
+if [ $# -ne 1 ]; then
+    echo "lambda-entrypoint.sh: give the handler as the one argument" >&2
+    exit 142
+fi
+export _HANDLER="$1"
+if [ -z "${AWS_LAMBDA_RUNTIME_API:-}" ]; then
+    exec /usr/local/bin/aws-lambda-rie /var/runtime/bootstrap
+fi
+exec /var/runtime/bootstrap
+"""
+BASE_DOCKERFILE = f"""FROM {TAG}
+COPY aws-lambda-rie /usr/local/bin/aws-lambda-rie
+COPY lambda-entrypoint.sh /lambda-entrypoint.sh
+COPY runtime/ /var/runtime/
+ENTRYPOINT ["/lambda-entrypoint.sh"]
+"""
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # The provided.al2023 image's environment (aws/aws-lambda-base-images, branch provided.al2023).
@@ -148,6 +170,33 @@ def ensure_image(tag: str = TAG) -> str:
         tar.wait()
         if imported.returncode != 0:
             raise Unavailable(f"docker import failed: {imported.stderr.strip()}")
+    return tag
+
+
+def ensure_base_image(tag: str = BASE_TAG, *also: str) -> str:
+    """The stand-in for container-image builds, built once from the stand-in; also tagged as each of ``also``.
+
+    ``also`` is for a build that names the real image (``FROM public.ecr.aws/lambda/provided:al2023``):
+    Docker then finds it here instead of pulling it.
+    """
+    from .emulator import find_emulator
+
+    inspect = [docker(), "image", "inspect", tag]
+    if subprocess.run(inspect, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False).returncode != 0:
+        ensure_image()
+        with tempfile.TemporaryDirectory(prefix="pylambda-base-") as context:
+            folder = Path(context)
+            shutil.copyfile(find_emulator(), folder / "aws-lambda-rie")
+            (folder / "lambda-entrypoint.sh").write_text(ENTRYPOINT)
+            (folder / "runtime").mkdir()
+            for path in (folder / "aws-lambda-rie", folder / "lambda-entrypoint.sh"):
+                path.chmod(0o755)
+            (folder / "Dockerfile").write_text(BASE_DOCKERFILE)
+            done = subprocess.run([docker(), "build", "-t", tag, context], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise Unavailable(f"docker build of {tag} failed: {done.stderr.strip()[-500:]}")
+    for name in also:
+        subprocess.run([docker(), "tag", tag, name], check=True, capture_output=True)
     return tag
 
 

@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from . import UsageError, interpreter, read_input
+from . import UsageError, image, interpreter, read_input
 from .emulator import find_emulator
 
 # Lambda's answer to an invoke whose payload is not JSON.
@@ -39,14 +39,16 @@ def check(args: argparse.Namespace, examples: Path | None) -> None:
         check_python(args.python, args.arch, args.pins)
         if args.compile_with is not None and not os.access(args.compile_with, os.X_OK):
             raise UsageError(f"--compile-with {args.compile_with} is not an executable file: give a python3 to run")
-    if command in (None, "invoke", "publish"):
+    if command in (None, "invoke", "publish", "image"):
         check_folder("--out", args.out)
     if command in ("layer", "function", "deps"):
         check_folder("--into", args.into)
-    if command in ("function", "invoke"):
+    if command in ("function", "invoke", "image"):
         args.function = check_function(args.function, examples)
     if command == "invoke":
         check_invoke(args)
+    if command == "image":
+        check_image(args)
     if command == "deps":
         check_requirements(args.requirements)
         if args.zip is not None:
@@ -58,13 +60,33 @@ def check(args: argparse.Namespace, examples: Path | None) -> None:
 def check_invoke(args: argparse.Namespace) -> None:
     """``invoke``'s event, requirements and timeout, and the emulator it runs under."""
     args.event = check_event(args.event_file, args.event)
+    check_dependencies(args)
+    if args.timeout < 1:
+        raise UsageError(f"--timeout {args.timeout} is not a number of seconds: give 1 or more")
+    find_emulator()
+
+
+def check_image(args: argparse.Namespace) -> None:
+    """``image``'s tag or context folder and requirements, then Docker and the base image, which a build needs
+    (``args.docker`` is then the client)."""
+    check_dependencies(args)
+    if args.context is not None:
+        if args.context.is_dir() and any(args.context.iterdir()):
+            raise UsageError(f"--context {args.context} is not empty: give a new folder for the build context")
+        check_folder("--context", args.context)
+        return
+    if not image.TAG.fullmatch(args.tag):
+        raise UsageError(f"--tag {args.tag!r} is not an image name: give one such as my-function:latest (lower case)")
+    args.docker = image.docker()
+    image.check_base(args.docker, args.base)
+
+
+def check_dependencies(args: argparse.Namespace) -> None:
+    """``--requirements``, or the function folder's own requirements.txt: the file to build a dependency layer from."""
     if args.requirements is not None:
         check_requirements(args.requirements)
     elif (args.function / "requirements.txt").is_file():
         args.requirements = args.function / "requirements.txt"
-    if args.timeout < 1:
-        raise UsageError(f"--timeout {args.timeout} is not a number of seconds: give 1 or more")
-    find_emulator()
 
 
 def check_zip(path: Path) -> None:

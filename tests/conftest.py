@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "layer"))
 
-from pylambda_build import BuildError, cli, layers, sid_root, standin, vendoring  # noqa: E402  # noqa: E402
+from pylambda_build import BuildError, cli, docker_standin, layers, sid_root, standin, vendoring  # noqa: E402
 from pylambda_build.emulator import Emulator, find_emulator  # noqa: E402
 from pylambda_build.localstack import LocalStack  # noqa: E402
 from pylambda_build.localstack import ensure_installed as ensure_localstack  # noqa: E402
@@ -101,6 +101,19 @@ def pylambda_installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     done = subprocess.run(pip, capture_output=True, text=True, check=False, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return venv / "bin"
+
+
+@pytest.fixture(scope="session")
+def docker_daemon() -> Iterator[None]:
+    """A Docker daemon for the session (Debian's docker.io, installed and started if need be), or a skip saying why."""
+    try:
+        docker_standin.ensure_installed()
+        daemon = docker_standin.start_daemon()
+    except docker_standin.Unavailable as exc:
+        pytest.skip(f"Docker unavailable: {exc}")
+    yield
+    if daemon is not None:
+        docker_standin.stop_daemon(daemon)
 
 
 def installed_env(installed: Path, **extra: str) -> dict[str, str]:

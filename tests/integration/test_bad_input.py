@@ -51,6 +51,10 @@ BUILD_PY_CASES = [
     ("deps requirements.txt --into deps-out --zip a-folder", "--zip a-folder is a folder: give the path of the zip"),
     ("deps requirements.txt --into deps-out --zip a-file/layer.zip", "--zip a-file/layer.zip: its folder"),
     ("new a-folder", "a-folder is not empty: give a new folder for the project"),
+    ("image nosuch --tag nosuch:1", "function 'nosuch' does not exist"),
+    ("image echo --tag Echo:Latest", "--tag 'Echo:Latest' is not an image name: give one such as my-function:latest"),
+    ("image echo", "one of the arguments --tag --context is required"),
+    ("image echo --context a-folder", "--context a-folder is not empty: give a new folder for the build context"),
     ("new a-file", "project folder a-file is a file, not a folder"),
     ("layer --into a-file", "--into a-file is a file, not a folder"),
     ("function nosuch --into fn-out", "function 'nosuch' does not exist"),
@@ -254,3 +258,12 @@ def test_a_handler_module_that_does_not_exist_reports_no_importlib_frames(
         "requestId": "",
         "stackTrace": [],
     }
+
+
+def test_an_image_without_docker_is_one_line_that_says_so(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()  # a PATH without docker
+    argv = ["--python", "none", "--out", str(tmp_path / "build"), "image", "echo", "--tag", "echo:1"]
+    done = run_build_py(argv, PATH=str(tmp_path / "bin"))
+    assert_one_clear_line(done, "build.py: image needs Docker, and there is no docker command here: install Docker")
+    assert done.returncode == 2
+    assert not (tmp_path / "build").exists()

@@ -36,19 +36,11 @@ SAM = str(Path(sys.executable).with_name("sam"))
 
 
 @pytest.fixture(scope="session")
-def image() -> Iterator[str]:
+def image(docker_daemon: None) -> str:
     try:
-        docker_standin.ensure_installed()
-        daemon = docker_standin.start_daemon()
-    except docker_standin.Unavailable as exc:
-        pytest.skip(f"Docker unavailable: {exc}")
-    try:
-        yield docker_standin.ensure_image()
+        return docker_standin.ensure_image()
     except docker_standin.Unavailable as exc:
         pytest.skip(f"no stand-in image: {exc}")
-    finally:
-        if daemon is not None:
-            docker_standin.stop_daemon(daemon)
 
 
 def sam_env(**extra: str) -> dict[str, str]:
