@@ -34,3 +34,11 @@ build-OrderFunction:
 build-OrderDependencies:
 	$(PYTHON) $(ROOT)build.py deps $(ROOT)functions/order/requirements.txt --into "$(ARTIFACTS_DIR)" \
 		--sam-build-graph "$(ARTIFACTS_DIR)/../../build.toml"
+
+# template-durable.yaml: a durable function, with the SDK (and the boto3 it needs) in its dependency layer.
+build-DurableDependencies:
+	$(PYTHON) $(ROOT)build.py deps $(ROOT)functions/durable/requirements.txt --into "$(ARTIFACTS_DIR)" \
+		--sam-build-graph "$(ARTIFACTS_DIR)/../../build.toml"
+
+build-DurableFunction:
+	$(PYTHON) $(ROOT)build.py function durable --into "$(ARTIFACTS_DIR)"

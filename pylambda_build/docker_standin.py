@@ -30,9 +30,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-TAG = "pylambda/provided-al2023-standin:bookworm"
+TAG = "pylambda/provided-al2023-standin:bookworm-2"
+# Beyond minbase: OpenSSL's libraries, which the image's own system has and the tests' stand-in interpreter
+# links (python-build-standalone links OpenSSL statically); a function that imports ssl needs them.
+PACKAGES = ("libssl3",)
 # The same, with what the real image has for container-image functions: the emulator, the entrypoint, /var/runtime.
-BASE_TAG = "pylambda/provided-al2023-standin:bookworm-base"
+BASE_TAG = "pylambda/provided-al2023-standin:bookworm-2-base"
 # The entrypoint as the provided.al2023 image's documentation describes it (written here, not copied).
 ENTRYPOINT = """#!/bin/sh
 # The handler is the one argument (the image's CMD). The runtime is /var/runtime/bootstrap, run under the
@@ -159,7 +162,10 @@ def ensure_image(tag: str = TAG) -> str:
         raise Unavailable("debootstrap is missing")
     with tempfile.TemporaryDirectory(prefix="pylambda-rootfs-") as rootfs:
         done = subprocess.run(
-            [debootstrap, "--variant=minbase", SUITE, rootfs, MIRROR], capture_output=True, text=True, check=False
+            [debootstrap, "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, rootfs, MIRROR],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if done.returncode != 0:
             raise Unavailable(f"debootstrap failed: {(done.stdout + done.stderr).strip()[-500:]}")

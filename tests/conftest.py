@@ -116,6 +116,15 @@ def docker_daemon() -> Iterator[None]:
         docker_standin.stop_daemon(daemon)
 
 
+@pytest.fixture(scope="session")
+def image(docker_daemon: None) -> str:
+    """The stand-in for the provided.al2023 image that `sam local` runs functions in (docker_standin)."""
+    try:
+        return docker_standin.ensure_image()
+    except docker_standin.Unavailable as exc:
+        pytest.skip(f"no stand-in image: {exc}")
+
+
 def installed_env(installed: Path, **extra: str) -> dict[str, str]:
     """A user's shell: the installed pylambda first on PATH, no interpreter download (LAYER_PYTHON=none)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("LAYER_")}

@@ -35,14 +35,6 @@ pytestmark = pytest.mark.docker
 SAM = str(Path(sys.executable).with_name("sam"))
 
 
-@pytest.fixture(scope="session")
-def image(docker_daemon: None) -> str:
-    try:
-        return docker_standin.ensure_image()
-    except docker_standin.Unavailable as exc:
-        pytest.skip(f"no stand-in image: {exc}")
-
-
 def sam_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "SAM_CLI_TELEMETRY": "0", **extra}
 
