@@ -147,7 +147,7 @@ def layer_for_another_python(layer_root: str) -> str | None:
     A layer made for the managed python3.11 runtime keeps its packages in
     python/lib/python3.11/site-packages, where a 3.12 interpreter never looks:
     the handler's import would then fail with nothing but "No module named".
-    One stat on the usual path (a layer for this Python, or none at all).
+    One or two system calls when there is nothing to say (a layer for this Python, or none at all).
     """
     lib = os.path.join(layer_root, "python", "lib")
     ours = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -159,9 +159,13 @@ def layer_for_another_python(layer_root: str) -> str | None:
         return None
     if not found:
         return None
-    theirs = max(found).removeprefix("python")
+    # The newest, by version: python3.13 before python3.9.
+    folder = max(
+        found, key=lambda name: [int(part) for part in name.removeprefix("python").split(".") if part.isdigit()]
+    )
+    theirs = folder.removeprefix("python")
     return (
-        f"the dependency layer in {os.path.join(lib, max(found), 'site-packages')} is for Python {theirs}, but the"
+        f"the dependency layer in {os.path.join(lib, folder, 'site-packages')} is for Python {theirs}, but the"
         f" runtime runs Python {ours}, which cannot import from it: build the dependency layer for {ours}"
         " (with the same --python as the runtime layer)"
     )

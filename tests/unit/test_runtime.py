@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pylambda import errors
 from pylambda.context import FunctionInfo
-from pylambda.runtime import serve
+from pylambda.runtime import layer_for_another_python, serve
 from pylambda.runtime_api import Invocation
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pylambda.errors import ErrorDocument
 
 FUNCTION = FunctionInfo({"AWS_LAMBDA_FUNCTION_NAME": "unit"})
@@ -164,3 +166,16 @@ def test_a_refused_post_fails_only_that_invoke(capsys: pytest.CaptureFixture[str
 
     serve(RefusingAPI(), lambda event, context: "big", FUNCTION, invocation())  # type: ignore[arg-type]
     assert "answered 413" in capsys.readouterr().err
+
+
+def test_a_dependency_layer_for_other_pythons_is_named_newest_first_and_one_for_this_python_is_not(
+    tmp_path: Path,
+) -> None:
+    assert layer_for_another_python(str(tmp_path)) is None  # no dependency layer at all
+    for version in ("3.9", "3.13"):
+        (tmp_path / "python" / "lib" / f"python{version}" / "site-packages").mkdir(parents=True)
+    message = layer_for_another_python(str(tmp_path))
+    assert message is not None and "python3.13/site-packages is for Python 3.13, but the runtime runs" in message
+    ours = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    (tmp_path / "python" / "lib" / ours / "site-packages").mkdir(parents=True)
+    assert layer_for_another_python(str(tmp_path)) is None
