@@ -213,8 +213,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="turns each contestant takes per case (default: 6)")
     parser.add_argument("--bursts", type=int, default=3, help="tries of the 8 x 0.5 s burst (default: 3)")
     parser.add_argument("--python", help="interpreter source for the layer (default: the offline stand-in)")
+    parser.add_argument(
+        "--slots",
+        default="8,32",
+        help="comma-separated concurrency levels, from 8 and 32 (default: both); the memory case runs at the largest",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
+    levels = sorted({int(level) for level in args.slots.split(",")})
 
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -238,26 +244,28 @@ def main() -> None:
         pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]
         subprocess.run([*pip, str(task_root), pin], check=True)
         readable_by_all(task_root)
-        for label, handler, slots in CASES:
+        for label, handler, slots in [case for case in CASES if case[2] in levels]:
             print(f"concurrency: {label} at {slots}", file=sys.stderr)
             rows.append(
                 {"handler": label, "concurrency": slots, **measure_case(layers, task_root, handler, slots, args)}
             )
-        memory = idle_memory(layers, task_root, 32)
+        memory = idle_memory(layers, task_root, levels[-1])
         bursts: dict[str, list[float]] = {}
         for name, (layer, env) in CONTESTANTS.items():
             with Emulator(layers[layer] / "bootstrap", task_root, "app.naps", env=env, max_concurrency=8) as emulator:
                 burst(emulator, 8)  # warm-up
                 bursts[name] = sorted(burst(emulator, 8) for _ in range(args.bursts))
-    text = report(rows, memory, bursts)
+    text = report(rows, memory, bursts, levels[-1])
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "concurrency.md").write_text(text + "\n")
-    document = {"cases": rows, "boto3 at 32 slots": memory, "bursts": bursts}
+    document = {"cases": rows, f"boto3 at {levels[-1]} slots": memory, "bursts": bursts}
     (args.out / "concurrency.json").write_text(json.dumps(document, indent=2) + "\n")
 
 
-def report(rows: list[dict[str, object]], memory: dict[str, dict[str, float]], bursts: dict[str, list[float]]) -> str:
+def report(
+    rows: list[dict[str, object]], memory: dict[str, dict[str, float]], bursts: dict[str, list[float]], slots: int
+) -> str:
     """The Markdown tables: each case, ratios to awslambdaric; memory with boto3; the bursts."""
     names = list(CONTESTANTS)
     lines = [
@@ -282,7 +290,7 @@ def report(rows: list[dict[str, object]], memory: dict[str, dict[str, float]], b
         "",
     ]
     lines += [
-        "| a boto3 client created at import, 32 slots | PSS MB | processes | PSS / awslambdaric |",
+        f"| a boto3 client created at import, {slots} slots | PSS MB | processes | PSS / awslambdaric |",
         "| --- | ---: | ---: | ---: |",
     ]
     for name in names:

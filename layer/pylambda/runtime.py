@@ -72,6 +72,8 @@ def main(layer_root: str, unusable_wrapper: bool = False) -> int:
         return 0
     except KeyboardInterrupt:  # Ctrl-C in a local run, while waiting for an event
         return 130
+    finally:
+        shutdown.exiting()
 
 
 def serve_forever(api: RuntimeAPIClient, handler: Handler, function: FunctionInfo) -> NoReturn:

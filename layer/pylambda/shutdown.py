@@ -34,6 +34,17 @@ def install() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def exiting() -> None:
+    """The process ends by itself from here: a SIGTERM now has nothing to unwind.
+
+    With several workers, the supervisor SIGTERMs the others when one ends
+    the runtime; one that is already exiting (its interpreter waiting for its
+    threads, or running ``atexit`` hooks) would otherwise get a ``Shutdown``
+    that nothing catches, and a traceback in the logs instead of its own exit.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def interrupt_main_thread() -> None:
     """SIGTERM the main thread from another: a call it is blocked in returns, and it shuts down as for Lambda's."""
     import threading

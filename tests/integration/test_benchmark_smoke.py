@@ -31,19 +31,14 @@ def test_comparison_benchmark_runs_all_contestants_and_writes_its_table(tmp_path
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="the emulator's managed-instances mode needs a mount namespace (root)")
-def test_concurrency_benchmark_runs_every_contestant_at_every_concurrency(tmp_path: Path) -> None:
+def test_concurrency_benchmark_runs_every_contestant_and_measures_their_memory(tmp_path: Path) -> None:
     command = [sys.executable, str(ROOT / "benchmarks" / "concurrency.py"), "--seconds", "0.3"]
-    command += ["--rounds", "1", "--bursts", "1"]
+    command += ["--rounds", "1", "--bursts", "1", "--slots", "8"]  # one level: the smoke shows it runs, not how fast
     done = subprocess.run([*command, "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     document = json.loads((tmp_path / "concurrency.json").read_text())
     rows = document["cases"]
-    assert [(row["handler"], row["concurrency"]) for row in rows] == [
-        ("sleep 100 ms", 8),
-        ("sleep 100 ms", 32),
-        ("burn 20 ms CPU", 8),
-        ("burn 20 ms CPU", 32),
-    ]
+    assert [(row["handler"], row["concurrency"]) for row in rows] == [("sleep 100 ms", 8), ("burn 20 ms CPU", 8)]
     for row in rows:  # a supervisor and its workers; awslambdaric's parent and a process per slot
         slots = row["concurrency"]
         assert row["awslambdaric"]["processes"] == slots + 1
@@ -54,6 +49,6 @@ def test_concurrency_benchmark_runs_every_contestant_at_every_concurrency(tmp_pa
             for result in row.values()
             if isinstance(result, dict)
         )
-    memory = document["boto3 at 32 slots"]
-    assert memory["pylambda"]["processes"] == memory["awslambdaric"]["processes"] == 33
+    memory = document["boto3 at 8 slots"]
+    assert memory["pylambda"]["processes"] == memory["awslambdaric"]["processes"] == 9
     assert all(len(seconds) == 1 and min(seconds) > 0.5 for seconds in document["bursts"].values())

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from pylambda_build.emulator import Emulator, InvokeResult
+from tests.conftest import TEST_PYTHON
 
 Start = Callable[..., Emulator]
 TaskRoot = Callable[[Mapping[str, str]], Path]
@@ -399,14 +400,19 @@ def _state(pid: int) -> str:
 # --- 9. soak ----------------------------------------------------------------------------------------
 
 
-def test_ten_thousand_invokes_grow_neither_memory_nor_file_descriptors(emulator: Start, faults: Path) -> None:
+# 10,000 on this machine's Python; 3,000 on each of Debian's in the matrix, where the same runtime code runs
+# (a leak of a few hundred bytes per invoke still shows there; the matrix stays inside CI's time).
+SOAK = 10_000 if TEST_PYTHON is None else 3_000
+
+
+def test_thousands_of_invokes_grow_neither_memory_nor_file_descriptors(emulator: Start, faults: Path) -> None:
     with emulator(faults) as em:
         for _ in range(500):  # warm up: caches, allocator arenas
             em.invoke('{"n": 1}')
         pid = em.runtime_pid()
         assert pid is not None
         rss_before, fds_before = _rss_kb(pid), len(os.listdir(f"/proc/{pid}/fd"))
-        for index in range(10_000):
+        for index in range(SOAK):
             em.invoke(json.dumps({"n": index}))
         rss_after, fds_after = _rss_kb(pid), len(os.listdir(f"/proc/{pid}/fd"))
     assert rss_after - rss_before < 1024, f"RSS grew {rss_after - rss_before} kB"

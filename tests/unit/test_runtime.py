@@ -179,3 +179,19 @@ def test_a_dependency_layer_for_other_pythons_is_named_newest_first_and_one_for_
     ours = f"python{sys.version_info.major}.{sys.version_info.minor}"
     (tmp_path / "python" / "lib" / ours / "site-packages").mkdir(parents=True)
     assert layer_for_another_python(str(tmp_path)) is None
+
+
+def test_once_the_runtime_is_exiting_a_sigterm_interrupts_nothing() -> None:
+    """A worker on its way out (threads joining, atexit hooks) gets no Shutdown from the supervisor's SIGTERM."""
+    import signal
+
+    from pylambda import shutdown
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        shutdown.install()
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
+        shutdown.exiting()
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)
