@@ -140,14 +140,14 @@ def _install(requirements: Path, site: Path, target: Target, glibc: tuple[int, .
             last = errors[-1].removeprefix("ERROR:").strip() if errors else done.stderr.strip()[-500:]
             raise BuildError(f"{requirements}: pip could not resolve the dependencies: {last}")
         requirement = missing.group(1)
-        name = re.split(r"[<>=!~; \[]", requirement, maxsplit=1)[0]
-        if _index_files(name) is None:
+        releases = _index_files(_project(requirement))
+        if releases is None:
             raise BuildError(
                 f"{requirement}: no such package on the index ({_index()}): check its name in {requirements}"
             )
         if requirement in built:  # built, and pip still refused it: its metadata rules this Python out
             raise BuildError(f"{requirement}: {target.describe(glibc)} is not among the Pythons it supports")
-        reason = _pure_wheel_from_sdist(requirement, target, glibc, wheelhouse)
+        reason = _pure_wheel_from_sdist(requirement, releases, target, glibc, wheelhouse)
         if reason is not None:
             raise BuildError(
                 f"{requirement}: no wheel for {target.describe(glibc)}; {reason}: pin a release of it that has one,"
@@ -156,18 +156,20 @@ def _install(requirements: Path, site: Path, target: Target, glibc: tuple[int, .
         built.add(requirement)
 
 
-def _pure_wheel_from_sdist(requirement: str, target: Target, glibc: tuple[int, ...], wheelhouse: Path) -> str | None:
-    """Build ``requirement`` into a pure wheel in ``wheelhouse``; None if done, else what the index has instead.
+def _pure_wheel_from_sdist(
+    requirement: str, releases: dict[str, list[str]], target: Target, glibc: tuple[int, ...], wheelhouse: Path
+) -> str | None:
+    """Build ``requirement`` (whose project's files on the index are ``releases``) into a pure wheel in
+    ``wheelhouse``; None if done, else what the index has instead.
 
     A project that publishes compiled wheels (for the pinned version, or for
     any version when none is pinned) compiles code from its sdist too: that is
     refused at once, without building, as a wheel built here would fit this
     machine only.
     """
-    name = re.split(r"[<>=!~; \[]", requirement, maxsplit=1)[0]
+    name = _project(requirement)
     pinned = re.search(r"===?\s*([^\s,;]+)", requirement)
     version = pinned.group(1) if pinned else None
-    releases = _index_files(name) or {}
     candidates = [releases.get(version, [])] if version else list(releases.values())
     if any(_is_compiled_wheel(f) for files in candidates for f in files):
         return _what_the_index_has(name, releases, version, target, glibc)
@@ -183,6 +185,11 @@ def _pure_wheel_from_sdist(requirement: str, target: Target, glibc: tuple[int, .
             new.unlink()
             return "it has only an sdist, and that compiles code: a wheel built here would fit this machine only"
     return None
+
+
+def _project(requirement: str) -> str:
+    """The project a requirement names: ``pydantic`` of ``pydantic[email]>=2``."""
+    return re.split(r"[<>=!~; \[]", requirement, maxsplit=1)[0]
 
 
 def _is_compiled_wheel(filename: str) -> bool:
