@@ -60,9 +60,7 @@ DEFAULT_OUT = CLONE / "build" if CLONE is not None else Path(".pylambda")
 
 def function_names() -> list[str]:
     """The repository's example functions (none when installed), which build.py also knows by name."""
-    if FUNCTIONS is None:
-        return []
-    return sorted(path.name for path in FUNCTIONS.iterdir() if path.is_dir() and not path.name.startswith("."))
+    return inputs.example_names(FUNCTIONS)
 
 
 def build_all(out: Path, spec: LayerSpec) -> None:
@@ -125,10 +123,7 @@ def invoke(
     build_layer(layer, spec)
     with tempfile.TemporaryDirectory() as task_root, tempfile.TemporaryDirectory() as scratch:
         package_function(source, Path(task_root))
-        opt = layer
-        if requirements is not None:  # both layers in one folder, as in /opt on Lambda
-            cached_deps(requirements, out / "deps" / name, spec, layer)
-            opt = merge_layers([layer, out / "deps" / name], Path(scratch) / "opt")
+        opt = with_dependencies(layer, requirements, out / "deps" / name, spec, Path(scratch) / "opt")
         env = {"AWS_LAMBDA_FUNCTION_NAME": name}
         with Emulator(opt / "bootstrap", Path(task_root), handler, env=env, timeout=timeout) as emulator:
             result = emulator.invoke(event, timeout=timeout + 10)
@@ -138,6 +133,15 @@ def invoke(
     print(f"--- response of {name} (HTTP {result.status})", file=sys.stderr)
     sys.stdout.buffer.write(result.body + b"\n")
     return 1 if result.failed or result.status != 200 else 0
+
+
+def with_dependencies(layer: Path, requirements: Path | None, deps_dir: Path, spec: LayerSpec, opt: Path) -> Path:
+    """The runtime layer alone, or with the dependency layer of ``requirements`` (built into ``deps_dir``, cached)
+    unpacked over it into ``opt``: both in one folder, as Lambda unpacks a function's layers into /opt."""
+    if requirements is None:
+        return layer
+    cached_deps(requirements, deps_dir, spec, layer)
+    return merge_layers([layer, deps_dir], opt)
 
 
 def sam_layer_arch(graph: Path, logical_id: str) -> str | None:
@@ -165,10 +169,7 @@ def build_image(args: argparse.Namespace, spec: LayerSpec) -> None:
     with tempfile.TemporaryDirectory(prefix="pylambda-image-") as scratch:
         layer = Path(scratch) / "layer"
         build_layer(layer, spec)
-        opt = layer
-        if args.requirements is not None:
-            cached_deps(args.requirements, args.out / "deps" / name, spec, layer)
-            opt = merge_layers([layer, args.out / "deps" / name], Path(scratch) / "opt")
+        opt = with_dependencies(layer, args.requirements, args.out / "deps" / name, spec, Path(scratch) / "opt")
         package_function(args.function, Path(scratch) / "function")
         context = args.context or Path(scratch) / "context"
         image.write_context(context, opt, Path(scratch) / "function", args.base, args.handler)
@@ -280,7 +281,7 @@ def _layer_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         "--out",
         type=Path,
         default=default(DEFAULT_OUT),
-        help=f"build folder of invoke and publish (default: {DEFAULT_OUT if CLONE is None else 'build/'})",
+        help=f"build folder of invoke, image and publish (default: {DEFAULT_OUT if CLONE is None else 'build/'})",
     )
     parser.add_argument(
         "--debug",

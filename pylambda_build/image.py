@@ -64,7 +64,7 @@ def check_base(client: str, base: str) -> None:
         )
 
 
-def write_context(into: Path, opt: Path, function: Path, base: str, handler: str) -> Path:
+def write_context(into: Path, opt: Path, function: Path, base: str, handler: str) -> None:
     """The build context: the Dockerfile, the layers as /opt, the hand-over bootstrap and the function."""
     into.mkdir(parents=True, exist_ok=True)
     shutil.copytree(opt, into / "opt", symlinks=True)
@@ -72,7 +72,6 @@ def write_context(into: Path, opt: Path, function: Path, base: str, handler: str
     (into / "bootstrap").write_text(HANDOVER)
     (into / "bootstrap").chmod(0o755)
     (into / "Dockerfile").write_text(DOCKERFILE.format(base=base, handler=handler))
-    return into
 
 
 def build(client: str, context: Path, tag: str, arch: str) -> None:

@@ -1,4 +1,4 @@
-"""Every input build.py takes, checked before anything is downloaded, unpacked or built.
+"""Every input the command (``pylambda``, or build.py in a clone) takes, checked before anything is built.
 
 A mistyped name or a broken file should cost the user one line and no wait:
 each check raises a UsageError that says what is wrong and what to do, in
@@ -33,7 +33,9 @@ def check(args: argparse.Namespace, examples: Path | None) -> None:
     """
     command = args.command
     if command == "new":
-        check_new_project(args.directory)
+        check_new_folder(
+            "project folder", args.directory, "give a new folder for the project (pylambda new my-project)"
+        )
         return
     if command != "function":
         check_python(args.python, args.arch, args.pins)
@@ -71,9 +73,7 @@ def check_image(args: argparse.Namespace) -> None:
     (``args.docker`` is then the client)."""
     check_dependencies(args)
     if args.context is not None:
-        if args.context.is_dir() and any(args.context.iterdir()):
-            raise UsageError(f"--context {args.context} is not empty: give a new folder for the build context")
-        check_folder("--context", args.context)
+        check_new_folder("--context", args.context, "give a new folder for the build context")
         return
     if not image.TAG.fullmatch(args.tag):
         raise UsageError(f"--tag {args.tag!r} is not an image name: give one such as my-function:latest (lower case)")
@@ -144,16 +144,23 @@ def check_function(name: str, examples: Path | None) -> Path:
         return examples / name
     if folder.exists():
         raise UsageError(f"function {name} is a file, not a folder: give the folder that holds the handler's module")
-    known = sorted(path.name for path in examples.iterdir() if path.is_dir()) if examples is not None else []
+    known = example_names(examples)
     fix = "give the folder that holds the handler's module" + (f", or one of {', '.join(known)}" if known else "")
     raise UsageError(f"function {name!r} does not exist: {fix}")
 
 
-def check_new_project(directory: Path) -> None:
-    """``new``'s folder: one to create, or an empty one; never one whose files it would overwrite."""
-    if directory.is_dir() and any(directory.iterdir()):
-        raise UsageError(f"{directory} is not empty: give a new folder for the project (pylambda new my-project)")
-    check_folder("project folder", directory)
+def example_names(examples: Path | None) -> list[str]:
+    """The example functions in a clone's functions/ folder, by name; none outside a clone."""
+    if examples is None:
+        return []
+    return sorted(path.name for path in examples.iterdir() if path.is_dir() and not path.name.startswith("."))
+
+
+def check_new_folder(what: str, folder: Path, fix: str) -> None:
+    """A folder to create, or an empty one: never one whose files would be overwritten."""
+    if folder.is_dir() and any(folder.iterdir()):
+        raise UsageError(f"{what} {folder} is not empty: {fix}")
+    check_folder(what, folder)
 
 
 def check_event(event_file: Path | None, event: str) -> str:
