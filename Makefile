@@ -35,6 +35,21 @@ build-OrderDependencies:
 	$(PYTHON) $(ROOT)build.py deps $(ROOT)functions/order/requirements.txt --into "$(ARTIFACTS_DIR)" \
 		--sam-build-graph "$(ARTIFACTS_DIR)/../../build.toml"
 
+# Web apps served natively, each with its framework in a dependency layer.
+build-WebApiDependencies:
+	$(PYTHON) $(ROOT)build.py deps $(ROOT)functions/webapi/requirements.txt --into "$(ARTIFACTS_DIR)" \
+		--sam-build-graph "$(ARTIFACTS_DIR)/../../build.toml"
+
+build-WebApiFunction:
+	$(PYTHON) $(ROOT)build.py function webapi --into "$(ARTIFACTS_DIR)"
+
+build-FlaskDependencies:
+	$(PYTHON) $(ROOT)build.py deps $(ROOT)functions/flaskapp/requirements.txt --into "$(ARTIFACTS_DIR)" \
+		--sam-build-graph "$(ARTIFACTS_DIR)/../../build.toml"
+
+build-FlaskFunction:
+	$(PYTHON) $(ROOT)build.py function flaskapp --into "$(ARTIFACTS_DIR)"
+
 # template-durable.yaml: a durable function, with the SDK (and the boto3 it needs) in its dependency layer.
 build-DurableDependencies:
 	$(PYTHON) $(ROOT)build.py deps $(ROOT)functions/durable/requirements.txt --into "$(ARTIFACTS_DIR)" \

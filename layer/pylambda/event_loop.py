@@ -35,6 +35,9 @@ def serve_concurrently() -> None:
     """From now on, run coroutines on a loop in its own thread, for callers on several threads."""
     global _concurrent
     _concurrent = True
+    # A loop made before (a web app's lifespan startup, at init) goes on in the loop's thread.
+    if _loop is not None and not _loop.is_closed() and not _loop.is_running():
+        threading.Thread(target=_loop.run_forever, name="pylambda-event-loop", daemon=True).start()
 
 
 def is_awaitable(value: object) -> bool:

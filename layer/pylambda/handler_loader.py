@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from . import web_apps
 from .errors import (
     BUILT_IN_MODULE_CONFLICT,
     HANDLER_NOT_FOUND,
@@ -60,12 +61,13 @@ def load_handler(spec: str, code_roots: list[str]) -> Handler:
             HANDLER_NOT_FOUND,
             f"Handler '{function_name}' on module '{module_name}' is a {type(handler).__name__}, not a function",
         )
-    return handler  # type: ignore[no-any-return]
+    return web_apps.serve(handler, spec, os.environ)
 
 
 def parse_handler_name(spec: str) -> tuple[str, str]:
-    """Split ``dir/pkg.mod.function`` into (``dir.pkg.mod``, ``function``), or refuse it."""
-    module_path, dot, function_name = spec.rpartition(".")
+    """Split ``dir/pkg.mod.function`` (or ``pkg.mod:app``, as ASGI servers write it) into (``dir.pkg.mod``,
+    ``function``), or refuse it."""
+    module_path, dot, function_name = spec.rpartition(":" if ":" in spec else ".")
     if not dot:  # the managed runtime's words for a name without a function
         message = f"Bad handler '{spec}': not enough values to unpack (expected 2, got 1)"
         raise RuntimeFault(MALFORMED_HANDLER_NAME, message)

@@ -127,7 +127,8 @@ def test_managed_instances_mode_returns_the_content_type_and_streaming_mode(
 class ChunkRecordingAPI(ThreadingHTTPServer):
     """Serves one event, then records the streamed response chunk by chunk, with arrival times."""
 
-    def __init__(self) -> None:
+    def __init__(self, event: bytes = b"{}") -> None:
+        self.event = event
         self.served = False
         self.chunks: list[tuple[float, bytes]] = []
         self.request_headers: dict[str, str] = {}
@@ -146,7 +147,7 @@ class _RecordingHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.server.served = True
-        body = b"{}"
+        body = self.server.event
         self.send_response(200)
         self.send_header("Lambda-Runtime-Aws-Request-Id", "req-stream")
         self.send_header("Content-Type", "application/json")
@@ -177,29 +178,40 @@ class _RecordingHandler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def stream_against(bootstrap: Path, runtime_python: tuple[Path | None, Path], streaming_root: Path) -> Iterator[Any]:
-    """Run the bootstrap against a ChunkRecordingAPI, on the Python under test (in the sid root if asked)."""
-    processes: list[subprocess.Popen[str]] = []
-    servers: list[ChunkRecordingAPI] = []
+def stream_command(
+    bootstrap: Path,
+    runtime_python: tuple[Path | None, Path],
+    task_root: Path,
+    api: ChunkRecordingAPI,
+    handler: str,
+    **env: str,
+) -> subprocess.Popen[bytes]:
+    """Start the bootstrap against ``api``, on the Python under test (in the sid root if asked)."""
     root, python_dir = runtime_python
     command = [str(bootstrap)]
     if root is not None:  # same network: the root shares only the mount namespace's privacy
-        command = [*sid_root.enter(root, [bootstrap.parent, streaming_root, python_dir]), *command]
+        command = [*sid_root.enter(root, [bootstrap.parent, task_root, python_dir]), *command]
+    environ = {
+        "PATH": f"{python_dir}:/usr/bin:/bin",
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
+        "_HANDLER": handler,
+        "LAMBDA_TASK_ROOT": str(task_root),
+        **env,
+    }
+    return subprocess.Popen(command, env=environ, cwd=task_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture
+def stream_against(bootstrap: Path, runtime_python: tuple[Path | None, Path], streaming_root: Path) -> Iterator[Any]:
+    """Run the bootstrap against a ChunkRecordingAPI, on the Python under test (in the sid root if asked)."""
+    processes: list[subprocess.Popen[bytes]] = []
+    servers: list[ChunkRecordingAPI] = []
 
     def run(handler: str) -> ChunkRecordingAPI:
         api = ChunkRecordingAPI()
         servers.append(api)
         threading.Thread(target=api.serve_forever, daemon=True).start()
-        env = {
-            "PATH": f"{python_dir}:/usr/bin:/bin",
-            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
-            "_HANDLER": handler,
-            "LAMBDA_TASK_ROOT": str(streaming_root),
-        }
-        processes.append(
-            subprocess.Popen(command, env=env, cwd=streaming_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        )
+        processes.append(stream_command(bootstrap, runtime_python, streaming_root, api, handler))
         assert api.done.wait(20), "the runtime never finished its stream"
         return api
 
