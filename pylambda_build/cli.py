@@ -3,6 +3,9 @@
     pylambda new my-project                 a starter project: template.yaml, Makefile, hello/app.py, requirements.txt
     pylambda invoke my-project/hello '{"a": 1}' --requirements my-project/requirements.txt
                                            build the layer, run a function's folder once under the real emulator
+    pylambda watch my-project/hello --port 8000
+                                           serve a function on localhost as its function URL would, restarted
+                                           when its files change (under the real emulator, no Docker)
     pylambda layer --into DIR               the layer's files only (what `sam build` calls)
     pylambda layer --into DIR --python 3.13 --arch arm64
     pylambda deps requirements.txt --into DIR [--zip FILE]
@@ -46,9 +49,9 @@ from .layers import (
     build_layer,
     bundled_python,
     cached_deps,
-    merge_layers,
     package_function,
     size_of,
+    with_dependencies,
     write_zip,
 )
 
@@ -133,15 +136,6 @@ def invoke(
     print(f"--- response of {name} (HTTP {result.status})", file=sys.stderr)
     sys.stdout.buffer.write(result.body + b"\n")
     return 1 if result.failed or result.status != 200 else 0
-
-
-def with_dependencies(layer: Path, requirements: Path | None, deps_dir: Path, spec: LayerSpec, opt: Path) -> Path:
-    """The runtime layer alone, or with the dependency layer of ``requirements`` (built into ``deps_dir``, cached)
-    unpacked over it into ``opt``: both in one folder, as Lambda unpacks a function's layers into /opt."""
-    if requirements is None:
-        return layer
-    cached_deps(requirements, deps_dir, spec, layer)
-    return merge_layers([layer, deps_dir], opt)
 
 
 def sam_layer_arch(graph: Path, logical_id: str) -> str | None:
@@ -322,6 +316,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--handler", default=DEFAULT_HANDLER, help=f"the _HANDLER (default: {DEFAULT_HANDLER})")
     run.add_argument("--requirements", type=Path, help=REQUIREMENTS_HELP)
     run.add_argument("--timeout", type=int, default=10, help="the function timeout in seconds (default: 10)")
+    served = commands.add_parser(
+        "watch", help="serve a function on localhost as its function URL would, restarted when its files change"
+    )
+    served.add_argument("function", help=where)
+    served.add_argument("--port", type=int, default=8000, help="the port on 127.0.0.1 (default: 8000)")
+    served.add_argument("--handler", default=DEFAULT_HANDLER, help=f"the _HANDLER (default: {DEFAULT_HANDLER})")
+    served.add_argument("--requirements", type=Path, help=REQUIREMENTS_HELP)
+    served.add_argument("--event", dest="event_file", type=Path, help="also invoke with this event at each start")
+    served.add_argument("--timeout", type=int, default=30, help="the function timeout in seconds (default: 30)")
     container = commands.add_parser(
         "image", help="build a container image of a function on Lambda's provided.al2023 base image (Docker)"
     )
@@ -351,7 +354,7 @@ def _parser() -> argparse.ArgumentParser:
         "--organization", type=_organization, help="let the accounts of this AWS Organization (o-...) use it"
     )
     who.add_argument("--account", type=_account, help="let this 12-digit AWS account use it")
-    for command in (layer, function, dependencies, run, container, release):
+    for command in (layer, function, dependencies, run, served, container, release):
         _layer_options(command, top=False)
     return parser
 
@@ -407,6 +410,19 @@ def run(args: argparse.Namespace) -> int:
         return publish_layer(args.out, spec, args)
     elif args.command == "image":
         build_image(args, spec)
+    elif args.command == "watch":
+        from . import watch
+
+        return watch.run(
+            args.function,
+            args.out,
+            spec,
+            requirements=args.requirements,
+            handler=args.handler,
+            port=args.port,
+            timeout=args.timeout,
+            event=args.event,
+        )
     elif args.command == "invoke":
         return invoke(
             args.function,

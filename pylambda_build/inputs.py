@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import socket
 from pathlib import Path
 
 from . import UsageError, image, interpreter, read_input
@@ -41,14 +42,16 @@ def check(args: argparse.Namespace, examples: Path | None) -> None:
         check_python(args.python, args.arch, args.pins)
         if args.compile_with is not None and not os.access(args.compile_with, os.X_OK):
             raise UsageError(f"--compile-with {args.compile_with} is not an executable file: give a python3 to run")
-    if command in (None, "invoke", "publish", "image"):
+    if command in (None, "invoke", "watch", "publish", "image"):
         check_folder("--out", args.out)
     if command in ("layer", "function", "deps"):
         check_folder("--into", args.into)
-    if command in ("function", "invoke", "image"):
+    if command in ("function", "invoke", "watch", "image"):
         args.function = check_function(args.function, examples)
     if command == "invoke":
         check_invoke(args)
+    if command == "watch":
+        check_watch(args)
     if command == "image":
         check_image(args)
     if command == "deps":
@@ -62,6 +65,23 @@ def check(args: argparse.Namespace, examples: Path | None) -> None:
 def check_invoke(args: argparse.Namespace) -> None:
     """``invoke``'s event, requirements and timeout, and the emulator it runs under."""
     args.event = check_event(args.event_file, args.event)
+    check_dependencies(args)
+    if args.timeout < 1:
+        raise UsageError(f"--timeout {args.timeout} is not a number of seconds: give 1 or more")
+    find_emulator()
+
+
+def check_watch(args: argparse.Namespace) -> None:
+    """``watch``'s port (free, before anything is built), event file, requirements and timeout, and the emulator."""
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a port: give one from 1 to 65535, e.g. 8000")
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", args.port))
+        except OSError as exc:
+            problem = f"--port {args.port} cannot be used ({exc.strerror})"
+            raise UsageError(f"{problem}: give another, e.g. --port {args.port % 65535 + 1}") from None
+    args.event = None if args.event_file is None else check_event(args.event_file, "")
     check_dependencies(args)
     if args.timeout < 1:
         raise UsageError(f"--timeout {args.timeout} is not a number of seconds: give 1 or more")

@@ -169,6 +169,15 @@ def cached_deps(requirements: Path, into: Path, spec: LayerSpec, layer: Path) ->
     stamp.write_text(digest)
 
 
+def with_dependencies(layer: Path, requirements: Path | None, deps_dir: Path, spec: LayerSpec, opt: Path) -> Path:
+    """The runtime layer alone, or with the dependency layer of ``requirements`` (built into ``deps_dir``, cached)
+    unpacked over it into ``opt``: both in one folder, as Lambda unpacks a function's layers into /opt."""
+    if requirements is None:
+        return layer
+    cached_deps(requirements, deps_dir, spec, layer)
+    return merge_layers([layer, deps_dir], opt)
+
+
 def merge_layers(layers: list[Path], opt: Path) -> Path:
     """Unpack layers into one folder, in order, as Lambda does into /opt; returns the folder."""
     for layer in layers:
