@@ -132,7 +132,7 @@ def _install(requirements: Path, site: Path, target: Target, glibc: tuple[int, .
     while True:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode == 0:
-            shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts, with this machine's Python in them
+            _drop_console_scripts(site)
             return
         missing = re.search(r"No matching distribution found for (\S+)", done.stderr)
         if missing is None:
@@ -154,6 +154,17 @@ def _install(requirements: Path, site: Path, target: Target, glibc: tuple[int, .
                 " or build the layers for a Python it has wheels for (--python)"
             )
         built.add(requirement)
+
+
+def _drop_console_scripts(site: Path) -> None:
+    """Remove console scripts, whose first line names this machine's Python and build folder, and their RECORD
+    rows, which carry that line's hash: a layer built twice from the same requirements is the same."""
+    shutil.rmtree(site / "bin", ignore_errors=True)
+    for record in site.glob("*.dist-info/RECORD"):
+        rows = record.read_text().splitlines(keepends=True)
+        kept = [row for row in rows if not row.startswith("../../bin/")]
+        if kept != rows:
+            record.write_text("".join(kept))
 
 
 def _pure_wheel_from_sdist(

@@ -61,11 +61,17 @@ def test_sam_build_produces_the_same_layers_with_interpreter_and_handler_only_fu
     comparison = filecmp.dircmp(layer, bundled_build_dir / "layer")
     assert _differences(comparison) == []
     assert os.access(layer / "bootstrap", os.X_OK)
-    for logical_id in ("EchoFunction", "FailFunction", "BatchFunction", "GreetFunction", "StreamFunction"):
+    for logical_id in FUNCTIONS:  # the handler's module, and not a function's requirements.txt
         assert sorted(p.name for p in (out / logical_id).iterdir()) == ["app.py"]
-    assert sorted(p.name for p in (out / "OrderFunction").iterdir()) == ["app.py"]  # not its requirements.txt
     # The dependency layer `sam build` makes (build.py deps, resolved afresh) is the one build.py makes.
     assert _differences(filecmp.dircmp(out / "OrderDependencies", bundled_build_dir / "deps" / "order")) == []
+    assert _differences(filecmp.dircmp(out / "FlaskDependencies", bundled_build_dir / "deps" / "flaskapp")) == []
+
+
+FUNCTIONS = (
+    *("EchoFunction", "FailFunction", "BatchFunction", "GreetFunction", "StreamFunction", "OrderFunction"),
+    *("WebApiFunction", "FlaskFunction"),
+)
 
 
 def _differences(comparison: filecmp.dircmp[str]) -> list[str]:
@@ -90,15 +96,14 @@ def test_sam_build_with_architecture_arm64_builds_an_arm64_layer(tmp_path: Path)
     python = tmp_path / "build" / "PythonRuntimeLayer" / "pylambda" / "python3.11" / "bin" / "python3"
     assert elf.machine(python) == interpreter.TRIPLES["arm64"][1]
     assert (python.parent.parent / "lib" / "python3.11" / "json" / "__pycache__" / "__init__.cpython-311.pyc").exists()
-    functions = ("EchoFunction", "FailFunction", "BatchFunction", "GreetFunction", "StreamFunction", "OrderFunction")
-    for logical_id in functions:
+    for logical_id in FUNCTIONS:
         assert sorted(p.name for p in (tmp_path / "build" / logical_id).iterdir()) == ["app.py"]
     # The dependency layer's compiled wheels are for the same architecture.
     [core] = (tmp_path / "build" / "OrderDependencies").rglob("_pydantic_core*.so")
     assert elf.machine(core) == interpreter.TRIPLES["arm64"][1]
     graph = tmp_path / "build.toml"  # SAM writes it before running the targets
     architectures = [d["architecture"] for kind in tomllib.loads(graph.read_text()).values() for d in kind.values()]
-    assert architectures == ["arm64"] * 8  # the six functions and the two layers
+    assert architectures == ["arm64"] * (len(FUNCTIONS) + 4)  # the functions and the four layers
     assert cli.sam_layer_arch(graph, "PythonRuntimeLayer") == "arm64"
     assert cli.sam_layer_arch(graph, "OrderDependencies") == "arm64"
 
