@@ -427,7 +427,7 @@ class HTTPConnection:
         if self._method is None:
             raise CannotSendRequest("putheader before putrequest")
         name = header.encode("ascii") if isinstance(header, str) else header
-        if not name or any(c in b" \t\r\n:" for c in name):
+        if not name or len(name.translate(None, b" \t\r\n:")) != len(name):  # checked in C, not per character
             raise ValueError(f"invalid header name {name!r}")
         encoded = [value if isinstance(value, bytes) else str(value).encode("latin-1") for value in values]
         value = b"\r\n\t".join(encoded)

@@ -142,6 +142,15 @@ def test_a_header_value_that_would_split_the_head_is_refused() -> None:
         connection.putheader("X-Injected", "a\r\nHost: elsewhere")
 
 
+@pytest.mark.parametrize("name", ["X Space", "X:Colon", "X\r\nHost", "X\tTab", ""])
+def test_a_header_name_with_a_separator_or_line_break_is_refused(name: str) -> None:
+    connection = http11.HTTPConnection("127.0.0.1", 9)
+    connection.putrequest("GET", "/")
+    with pytest.raises(ValueError, match="invalid header name"):
+        connection.putheader(name, "value")
+    connection.putheader("X-Fine", "value")
+
+
 def test_a_malformed_runtime_api_answer_is_one_runtime_api_error() -> None:
     with peer_answering(b"HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id abc\r\n\r\n") as (port, _):
         client = RuntimeAPIClient(f"127.0.0.1:{port}")
