@@ -52,3 +52,20 @@ def test_concurrency_benchmark_runs_every_contestant_and_measures_their_memory(t
     memory = document["boto3 at 8 slots"]
     assert memory["pylambda"]["processes"] == memory["awslambdaric"]["processes"] == 9
     assert all(len(seconds) == 1 and min(seconds) > 0.5 for seconds in document["bursts"].values())
+
+
+def test_web_apps_benchmark_runs_the_four_contestants_on_the_fastapi_example(tmp_path: Path) -> None:
+    command = [sys.executable, str(ROOT / "benchmarks" / "web_apps.py"), "--cold", "1", "--requests", "10"]
+    done = subprocess.run([*command, "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "web_apps.json").read_text())
+    contestants = {
+        "pylambda native",
+        "Mangum on pylambda",
+        "Mangum on awslambdaric",
+        "Mangum on awslambdaric, zipped as sam build does",
+    }
+    for metric in ("cold start CPU (ms)", "peak RSS after a cold start (MB)", "CPU per request (µs)"):
+        assert set(results[metric]) == contestants
+        assert all(value > 0 for value in results[metric].values())
+    assert "| cold start CPU (ms) |" in (tmp_path / "web_apps.md").read_text()
