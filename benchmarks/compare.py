@@ -5,7 +5,7 @@
 Interpreters (each is measured on its own, everything alternating within it):
 - ``standin``: the layer as it ships, with the offline stand-in of this
   machine's CPython 3.11 bundled (trimmed, byte-compiled);
-- ``3.13``, ``3.14``, ``3.15``: Debian sid's own CPython (``pylambda_build.sid_root``:
+- ``3.13``, ``3.14``, ``3.15``: Debian sid's own CPython (``testkit.sid_root``:
   a root made once with debootstrap and cached; run with chroot, so as root),
   with a layer built without an interpreter and byte-compiled by that one.
 
@@ -52,8 +52,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pylambda_build import baseline, layers, sid_root, standin
+from pylambda_build import layers, standin
 from pylambda_build.emulator import INVOKE_PATH, Emulator
+from testkit import baseline, sid_root
 
 HANDLER = """
 import sys
@@ -130,7 +131,9 @@ class Interpreter:
 
         def emulator(program: Path | str, env: dict[str, str | None], args: Sequence[str] = ()) -> Start:
             binds = [self.work]
-            return lambda: Emulator(Path(program), task, env=env, args=args, root=self.root, binds=binds)
+            return lambda: Emulator(
+                Path(program), task, env=env, args=args, enter=sid_root.entering(self.root), binds=binds
+            )
 
         starts = {
             "pylambda": emulator(self.layer / "bootstrap", self.env),

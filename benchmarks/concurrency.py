@@ -35,9 +35,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pylambda_build import baseline, readable_by_all, standin
+from pylambda_build import readable_by_all, standin
 from pylambda_build.emulator import Emulator
 from pylambda_build.layers import LayerSpec, build_layer
+from testkit import baseline
 
 HANDLERS = """
 import time

@@ -9,7 +9,7 @@ and the instructions of ``python -c "pass"`` are taken off, for: the runtime
 the standard library's http.client imports at the least (``http.client``,
 ``logging``, ``json``). ``standin`` is the Python running this script (this
 machine's 3.11, which the stand-in layer bundles); 3.13 to 3.15 are Debian sid's, in the cached root
-(``pylambda_build/sid_root.py``), which gets valgrind from Debian the first time.
+(``testkit/sid_root.py``), which gets valgrind from Debian the first time.
 Everything is byte-compiled first, as a function ships.
 """
 
@@ -24,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pylambda_build import baseline, layers, sid_root
+from pylambda_build import layers
+from testkit import baseline, sid_root
 
 PROGRAMS = {
     "import pylambda.runtime": "import pylambda.runtime",

@@ -41,8 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compare import Client, alternate, cold_start, peak_rss_kb, runtime_cpu_ns
 
-from pylambda_build import baseline, layers, readable_by_all, standin
+from pylambda_build import layers, readable_by_all, standin
 from pylambda_build.emulator import Emulator
+from testkit import baseline
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "functions" / "webapi"

@@ -12,6 +12,9 @@ import os
 import sys
 from pathlib import Path
 
+# The one place the version is written: pyproject.toml reads it from here (hatch), layers record it.
+__version__ = "0.1.0"
+
 PACKAGE = Path(__file__).resolve().parent
 # A clone: the repository's top level, with its example functions; None when installed from the wheel.
 CLONE: Path | None = PACKAGE.parent if (PACKAGE.parent / "layer" / "pylambda").is_dir() else None

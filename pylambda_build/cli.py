@@ -40,7 +40,7 @@ import tomllib
 from pathlib import Path
 from typing import NoReturn
 
-from . import CLONE, BuildError, UsageError, deps, image, inputs, interpreter, new_project, program
+from . import CLONE, BuildError, UsageError, __version__, deps, image, inputs, interpreter, new_project, program
 from .emulator import DEFAULT_HANDLER, Emulator, function_logs
 from .layers import (
     PINS,
@@ -118,15 +118,17 @@ def invoke(
     requirements: Path | None,
     handler: str,
     timeout: int,
+    name: str | None = None,
 ) -> int:
     """Build the layer, then run the function in ``source`` once on it (and on its dependency layer, if it has
-    requirements); print its response and logs."""
-    layer, name = out / "layer", source.resolve().name
+    requirements), as the function ``name`` (default: the folder's name); print its response and logs."""
+    layer, folder = out / "layer", source.resolve().name
+    name = name or folder
     shutil.rmtree(layer, ignore_errors=True)
     build_layer(layer, spec)
     with tempfile.TemporaryDirectory() as task_root, tempfile.TemporaryDirectory() as scratch:
         package_function(source, Path(task_root))
-        opt = with_dependencies(layer, requirements, out / "deps" / name, spec, Path(scratch) / "opt")
+        opt = with_dependencies(layer, requirements, out / "deps" / folder, spec, Path(scratch) / "opt")
         env = {"AWS_LAMBDA_FUNCTION_NAME": name}
         with Emulator(opt / "bootstrap", Path(task_root), handler, env=env, timeout=timeout) as emulator:
             result = emulator.invoke(event, timeout=timeout + 10)
@@ -287,6 +289,7 @@ def _layer_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=program(), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"pylambda {__version__}")
     _layer_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     starter = commands.add_parser("new", help="write a starter project (SAM template, Makefile, function) into DIR")
@@ -316,6 +319,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--handler", default=DEFAULT_HANDLER, help=f"the _HANDLER (default: {DEFAULT_HANDLER})")
     run.add_argument("--requirements", type=Path, help=REQUIREMENTS_HELP)
     run.add_argument("--timeout", type=int, default=10, help="the function timeout in seconds (default: 10)")
+    run.add_argument("--name", help="the function's name, AWS_LAMBDA_FUNCTION_NAME (default: the folder's name)")
     served = commands.add_parser(
         "watch", help="serve a function on localhost as its function URL would, restarted when its files change"
     )
@@ -432,6 +436,7 @@ def run(args: argparse.Namespace) -> int:
             requirements=args.requirements,
             handler=args.handler,
             timeout=args.timeout,
+            name=args.name,
         )
     else:
         build_all(args.out, spec)

@@ -18,10 +18,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from . import BuildError, sid_root
+from . import BuildError
 
 DEFAULT_HANDLER = "app.handler"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
@@ -78,12 +78,13 @@ class Emulator:
     task root are bind-mounted there in a private mount namespace (root only;
     nothing on the host changes but an empty /var/task mount point).
 
-    ``root`` runs the emulator, and so the bootstrap and its interpreter,
-    inside that file-system root (``sid_root``: Debian's CPython 3.13 to
-    3.15), with the emulator, the bootstrap's folder, the task root and
-    ``binds`` mounted at their own paths in it. (To run a program of the
-    root's own, such as its python3.X, name it through a symlink in a folder
-    of the host's.)
+    ``enter`` runs the emulator, and so the bootstrap and its interpreter,
+    inside another file-system root: given the folders to mount at their own
+    paths in it (the emulator's, the bootstrap's, the task root and
+    ``binds``), it returns the command prefix that does so (the tests' Debian
+    root of CPython 3.13 to 3.15, ``testkit.sid_root.entering``). (To run a
+    program of the root's own, such as its python3.X, name it through a
+    symlink in a folder of the host's.)
 
     ``layer_at_opt`` mounts the bootstrap's folder at /opt in a private mount
     namespace (root only) and runs /opt/bootstrap, as Lambda lays out a layer:
@@ -102,7 +103,7 @@ class Emulator:
         user: int | None = None,
         args: Sequence[str] = (),
         max_concurrency: int | None = None,
-        root: Path | None = None,
+        enter: Callable[[list[Path]], list[str]] | None = None,
         binds: Sequence[Path] = (),
         layer_at_opt: bool = False,
     ) -> None:
@@ -127,7 +128,7 @@ class Emulator:
         self.max_concurrency = max_concurrency
         if max_concurrency is not None:
             self.environ["AWS_LAMBDA_MAX_CONCURRENCY"] = str(max_concurrency)
-        self.root = root
+        self.enter = enter
         self.binds = list(binds)
         self.layer_at_opt = layer_at_opt
 
@@ -151,9 +152,9 @@ class Emulator:
             mounts += ' && shift 2 && exec "$@"'
             layer, task = str(self.bootstrap.parent), str(self.task_root)
             command = ["sh", "-c", mounts, "sh", layer, task, *command]
-        if self.root is not None:  # enter() gives a private mount namespace
+        if self.enter is not None:  # which gives a private mount namespace
             binds = [emulator.parent, self.bootstrap.parent, self.task_root, *self.binds]
-            command = [*sid_root.enter(self.root, binds), *command]
+            command = [*self.enter(binds), *command]
         elif self.max_concurrency is not None:
             command = ["unshare", "--mount", *command]
         self._process = subprocess.Popen(

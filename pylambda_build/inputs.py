@@ -62,9 +62,17 @@ def check(args: argparse.Namespace, examples: Path | None) -> None:
         check_regions(args.regions)
 
 
+# A Lambda function name, as CreateFunction takes it (1 to 64 letters, digits, hyphens and underscores).
+FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def check_invoke(args: argparse.Namespace) -> None:
-    """``invoke``'s event, requirements and timeout, and the emulator it runs under."""
+    """``invoke``'s event, requirements, timeout and name, and the emulator it runs under."""
     args.event = check_event(args.event_file, args.event)
+    if args.name is not None and not FUNCTION_NAME.fullmatch(args.name):
+        raise UsageError(
+            f"--name {args.name!r} is not a function name: give 1 to 64 letters, digits, hyphens or underscores"
+        )
     check_dependencies(args)
     if args.timeout < 1:
         raise UsageError(f"--timeout {args.timeout} is not a number of seconds: give 1 or more")

@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import SOURCES, BuildError, cache_dir, deps, interpreter
+from . import SOURCES, BuildError, __version__, cache_dir, deps, interpreter
 from .vendoring import vendor, vendored_packages
 
 RUNTIME_SOURCE = SOURCES / "layer"
@@ -103,9 +103,22 @@ def build_layer(into: Path, spec: LayerSpec) -> None:
             continue
         for source in _source_files(vendored / pin.name):
             _copy(source, runtime / "pylambda" / "_vendor" / pin.name / source.relative_to(vendored / pin.name))
+    (into / "pylambda" / "VERSION").write_text(f"{__version__}\n")  # which pylambda built this layer
+    licenses = into / "pylambda" / "licenses"
+    shutil.rmtree(licenses, ignore_errors=True)
+    licenses.mkdir()
+    shutil.copyfile(SOURCES / "LICENSE", licenses / "pylambda.txt")
+    shutil.copyfile(vendored / "urllib3" / "LICENSE.txt", licenses / "urllib3.txt")
+    # Its wheel declares Apache-2.0 and ships an empty license file: the license it names, with a word on why.
+    snapshot = "snapshot_restore_py (bundled for SnapStart) is licensed under the Apache License 2.0, as its package"
+    snapshot += " metadata declares; the text of that license follows.\n\n"
+    (licenses / "snapshot_restore_py.txt").write_text(snapshot + (SOURCES / "LICENSE").read_text())
     if spec.python == "none":
         return
     python = interpreter.install(spec.interpreter_source(), into, spec.arch)
+    cpython_license = python / "lib" / python.name / "LICENSE.txt"
+    if cpython_license.exists():
+        shutil.copyfile(cpython_license, licenses / "cpython.txt")
     try:
         glibc = interpreter.check_glibc(python, spec.target_glibc, allow_newer=spec.allow_newer_glibc)
         print(glibc, file=sys.stderr)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import BuildError
+from . import BuildError, __version__
 
 RUNTIME = "provided.al2023"
 GRANT_ACTION = "lambda:GetLayerVersion"
@@ -92,7 +92,7 @@ def publish(
     import botocore.exceptions
 
     content = layer_zip.read_bytes()
-    record = {"arn": "", "sha256": hashlib.sha256(content).hexdigest()}
+    record = {"arn": "", "sha256": hashlib.sha256(content).hexdigest(), "pylambda": __version__}
     failed = 0
     for region in regions:
         try:
@@ -118,7 +118,7 @@ def _publish_one(client: Any, content: bytes, name: str, *, arch: str, python: s
     else:
         published = client.publish_layer_version(
             LayerName=name,
-            Description=f"pylambda: Python runtime for {RUNTIME} ({_interpreter(python)}, {arch})",
+            Description=f"pylambda {__version__}: Python runtime for {RUNTIME} ({_interpreter(python)}, {arch})",
             Content={"ZipFile": content},
             CompatibleRuntimes=[RUNTIME],
             CompatibleArchitectures=[arch],
@@ -165,7 +165,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _record(path: Path, region: str, python: str, arch: str, entry: dict[str, str]) -> None:
-    """Merge one region's result into layers.json: {region: {python: {arch: {arn, sha256}}}}."""
+    """Merge one region's result into layers.json: {region: {python: {arch: {arn, sha256, pylambda}}}}."""
     try:
         layers = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -3,7 +3,7 @@
 ``PYLAMBDA_TEST_PYTHON=3.15`` (3.13, 3.14 or 3.15) runs every test that goes
 through the ``emulator`` fixture on Debian sid's CPython of that version
 instead of this machine's: the emulator and the runtime run inside the sid
-root (pylambda_build.sid_root), with that interpreter as the ``python3`` on PATH and
+root (testkit.sid_root), with that interpreter as the ``python3`` on PATH and
 the layer built without one (``LAYER_PYTHON=none``). Tests that start no
 runtime on ``runtime_python`` (which ``emulator`` uses) are skipped then, with the reason.
 """
@@ -26,11 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "layer"))
 
-from pylambda_build import BuildError, cli, docker_standin, layers, sid_root, standin, vendoring  # noqa: E402
+from pylambda_build import BuildError, cli, layers, standin, vendoring  # noqa: E402
 from pylambda_build.emulator import Emulator, find_emulator  # noqa: E402
-from pylambda_build.localstack import LocalStack  # noqa: E402
-from pylambda_build.localstack import ensure_installed as ensure_localstack  # noqa: E402
-from pylambda_build.localstack import find_python as find_localstack_python  # noqa: E402
+from testkit import docker_standin, sid_root  # noqa: E402
+from testkit.localstack import LocalStack  # noqa: E402
+from testkit.localstack import ensure_installed as ensure_localstack  # noqa: E402
+from testkit.localstack import find_python as find_localstack_python  # noqa: E402
 
 # The runtime package imports its vendored urllib3; make sure it is unpacked.
 vendoring.vendor()
@@ -197,7 +198,7 @@ def emulator(
             env=environ,
             timeout=timeout,
             max_concurrency=max_concurrency,
-            root=root,
+            enter=sid_root.entering(root),
             binds=[python_dir],
         )
 

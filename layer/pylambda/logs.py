@@ -224,6 +224,16 @@ def report_error(error: ErrorDocument) -> None:
     _write(text, logging.ERROR, now)
 
 
+def debugging() -> bool:
+    """Whether the function's log level lets DEBUG records through (AWS_LAMBDA_LOG_LEVEL=DEBUG)."""
+    return logging.getLogger("pylambda").isEnabledFor(logging.DEBUG)
+
+
+def debug(message: str) -> None:
+    """A line of the runtime's own at DEBUG level, written as the function's records are."""
+    logging.getLogger("pylambda").debug(message)
+
+
 def log_raw(message: str) -> None:
     """``context.log``: the message as it is, as one event where Lambda gave the runtime a telemetry descriptor."""
     if _write is _write_line:

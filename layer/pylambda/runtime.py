@@ -88,6 +88,8 @@ def initialise(api: RuntimeAPIClient, layer_root: str, unusable_wrapper: bool = 
     code_roots = [task_root, *dependency_layer_paths(layer_root)]
     sys.path[:0] = code_roots
     os.chdir(task_root)
+    if logs.debugging():  # what a problem report needs: which pylambda built the layer, which Python runs it
+        logs.debug(f"pylambda {layer_version(layer_root)} on Python {sys.version.split()[0]} ({sys.executable})")
     stray = layer_for_another_python(layer_root)
     if stray is not None:
         sys.stderr.write(f"pylambda: {stray}\n")
@@ -130,6 +132,15 @@ def wrapper_fault(wrapper: str) -> RuntimeFault:
     problem = "is not an executable file" if os.path.exists(wrapper) else "does not exist"
     message = f"AWS_LAMBDA_EXEC_WRAPPER names {wrapper}, which {problem}; the function's init fails without it"
     return RuntimeFault(INVALID_ENTRYPOINT, message)
+
+
+def layer_version(layer_root: str) -> str:
+    """The version of pylambda that built the layer, as the layer records it in pylambda/VERSION."""
+    try:
+        with open(os.path.join(layer_root, "pylambda", "VERSION")) as recorded:
+            return recorded.read().strip()
+    except OSError:
+        return "(version not recorded)"
 
 
 def dependency_layer_paths(layer_root: str) -> list[str]:

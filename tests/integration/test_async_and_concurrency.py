@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from pylambda import concurrency
 
-from pylambda_build import baseline, readable_by_all
+from pylambda_build import readable_by_all
 from pylambda_build.emulator import Emulator, InvokeResult
+from testkit import baseline
 
 Start = Callable[..., Emulator]
 TaskRoot = Callable[[Mapping[str, str]], Path]

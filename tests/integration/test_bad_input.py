@@ -45,6 +45,7 @@ BUILD_PY_CASES = [
     ("invoke echo --event not-json.txt", "InvalidRequestContentException: Could not parse request body into json"),
     ("invoke echo {hello}", "event is not JSON (InvalidRequestContentException: Could not parse request body"),
     ("invoke echo --timeout 0", "--timeout 0 is not a number of seconds"),
+    ("invoke echo --name orders/api", "--name 'orders/api' is not a function name: give 1 to 64 letters"),
     ("deps missing.txt --into deps-out", "requirements file missing.txt does not exist"),
     ("deps . --into deps-out", "requirements file . is a folder"),
     ("deps requirements.txt --into a-file", "--into a-file is a file, not a folder"),

@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from pylambda_build import BuildError, cli, deps, elf, layers, sid_root
+from pylambda_build import BuildError, cli, deps, elf, layers
 from pylambda_build.emulator import Emulator
+from testkit import sid_root
 from tests.conftest import ROOT
 
 ORDER = {
@@ -114,7 +115,7 @@ def test_deps_command_builds_cp315_wheels_that_run_on_debians_python_3_15(build_
     (inside / "python3").symlink_to(sid_root.python("3.15"))
     env = {"PATH": f"{inside}:/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": None}
     task = order_task_root(build_dir, tmp_path / "task")
-    with Emulator(opt / "bootstrap", task, env=env, root=root, binds=[inside]) as emulator:
+    with Emulator(opt / "bootstrap", task, env=env, enter=sid_root.entering(root), binds=[inside]) as emulator:
         assert_order_answers(emulator, opt / "python" / "lib" / "python3.15" / "site-packages", "3.15")
 
 

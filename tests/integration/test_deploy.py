@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from pylambda_build.localstack import LocalStack
+from testkit.localstack import LocalStack
 from tests.conftest import ROOT, installed_env
 
 pytestmark = [pytest.mark.sam, pytest.mark.localstack]

@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
-from pylambda_build import baseline
 from pylambda_build.emulator import Emulator
+from testkit import baseline
 from tests.frames import read_frames
 from tests.scripted_api import ScriptedAPI, runtime_environment
 

@@ -1,7 +1,7 @@
 """`build.py image`: functions as container images on a stand-in for Lambda's provided.al2023 base image.
 
 The public image cannot be pulled here, so the base is the stand-in of
-pylambda_build.docker_standin, which mirrors what the real image has for this:
+testkit.docker_standin, which mirrors what the real image has for this:
 the emulator at /usr/local/bin/aws-lambda-rie, /lambda-entrypoint.sh as the
 entrypoint, /var/runtime, the same environment. An image then answers
 `docker run` as AWS's own images do, and `sam build` builds a template's image
@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from pylambda_build import docker_standin, image
+from pylambda_build import image
 from pylambda_build.emulator import free_port
+from testkit import docker_standin
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.docker

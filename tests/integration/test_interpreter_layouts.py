@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from pylambda_build import cache_dir, cli, elf, file_sha256, interpreter, layers, sid_root, standin
+from pylambda_build import cache_dir, cli, elf, file_sha256, interpreter, layers, standin
 from pylambda_build.emulator import Emulator
+from testkit import sid_root
 
 MINOR = f"{sys.version_info.major}.{sys.version_info.minor}"
 needs_root = pytest.mark.skipif(os.getuid() != 0, reason="the sid root is made and entered as root (chroot)")
@@ -96,7 +97,7 @@ def test_extension_linked_against_libpython_imports_from_the_layer_with_no_other
     extension = compile_linked_extension(static_layer, task)
     assert "libpython3.11.so.1.0" in elf.dependencies(extension)[0]
     (task / "app.py").write_text("import linked, sys\ndef handler(e, c):\n    return [linked.version(), sys.prefix]\n")
-    with Emulator(static_layer / "bootstrap", task, root=root) as em:
+    with Emulator(static_layer / "bootstrap", task, enter=sid_root.entering(root)) as em:
         result = em.invoke("{}")
     debian = subprocess.run(["/usr/bin/python3.11", "-VV"], capture_output=True, text=True, check=True).stdout
     version, prefix = json.loads(result.body)

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from pylambda_build import baseline, readable_by_all, sid_root
+from pylambda_build import readable_by_all
+from testkit import baseline, sid_root
 from tests.conftest import ROOT, TEST_PYTHON
 
 TYPES = """

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from pylambda_build.localstack import LocalStack
 from pylambda_build.publish import code_sha256
+from testkit.localstack import LocalStack
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.localstack

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from pylambda_build import baseline
 from pylambda_build.emulator import Emulator
+from testkit import baseline
 
 Start = Callable[..., Emulator]
 

@@ -1,7 +1,7 @@
 """`sam local invoke`, `start-lambda` and `start-api` for real: Docker, the real aws-sam-cli, a stand-in image.
 
 The public provided.al2023 image cannot be pulled here, so these run on the
-stand-in from pylambda_build.docker_standin (minimal Debian, no Python, the public
+stand-in from testkit.docker_standin (minimal Debian, no Python, the public
 image's environment). Everything else is what a user runs: `sam build` of
 template.yaml (with LAYER_PYTHON pointing at the offline stand-in interpreter),
 then SAM builds its own image with the layer in /opt and the emulator, mounts
@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from pylambda_build import docker_standin
 from pylambda_build.emulator import free_port
+from testkit import docker_standin
 from tests.conftest import ROOT, installed_env
 
 pytestmark = pytest.mark.docker
@@ -215,7 +215,7 @@ def _wait_for_port(port: int, seconds: float) -> None:
 
 
 def test_the_preparation_script_runs_a_command_with_the_image_tag(image: str) -> None:
-    command = [sys.executable, "-m", "pylambda_build.docker_standin", "--", "sh", "-c", 'echo "tag=$PYLAMBDA_IMAGE"']
+    command = [sys.executable, "-m", "testkit.docker_standin", "--", "sh", "-c", 'echo "tag=$PYLAMBDA_IMAGE"']
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"tag={image}\n"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from pylambda_build import baseline
+from testkit import baseline
 from tests.scripted_api import ScriptedAPI, runtime_environment
 
 HOOKS = """

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from pylambda_build import sid_root
 from pylambda_build.emulator import Emulator
+from testkit import sid_root
 
 Start = Callable[..., Emulator]
 TaskRoot = Callable[[Mapping[str, str]], Path]

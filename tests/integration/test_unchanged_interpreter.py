@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from pylambda_build import sid_root
 from pylambda_build.emulator import Emulator
+from testkit import sid_root
 
 HANDLER = """
 import hashlib

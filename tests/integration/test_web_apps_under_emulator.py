@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from pylambda_build import baseline, layers, readable_by_all
+from pylambda_build import layers, readable_by_all
 from pylambda_build.emulator import Emulator
+from testkit import baseline
 from tests.integration.test_streaming import ChunkRecordingAPI, stream_command
 from tests.web_events import SHAPES, client_view, event
 

@@ -12,20 +12,21 @@ namespace that ends with the command. An absolute path (a build folder, a task
 root, the emulator binary) therefore means the same inside the root and out.
 Entering needs root, as chroot does.
 
-    python -m pylambda_build.sid_root               make the root if it is missing; print its path
-    python -m pylambda_build.sid_root -- CMD ...    run CMD inside it (this folder bound)
+    python -m testkit.sid_root               make the root if it is missing; print its path
+    python -m testkit.sid_root -- CMD ...    run CMD inside it (this folder bound)
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import BuildError, cache_dir
+from pylambda_build import BuildError, cache_dir
 
 VERSIONS = ("3.13", "3.14", "3.15")
 MIRROR = "http://deb.debian.org/debian"
@@ -80,6 +81,11 @@ def python(version: str) -> str:
     if version not in VERSIONS:
         raise BuildError(f"the sid root has Python {', '.join(VERSIONS)}, not {version}")
     return f"/usr/bin/python{version}"
+
+
+def entering(root: Path | None) -> Callable[[list[Path]], list[str]] | None:
+    """What the emulator takes as ``enter`` to run inside ``root`` (None: on this machine)."""
+    return None if root is None else functools.partial(enter, root)
 
 
 def enter(root: Path, binds: Sequence[Path | str]) -> list[str]:

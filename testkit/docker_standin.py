@@ -1,7 +1,7 @@
 """A stand-in for the provided.al2023 base image, so `sam local` runs offline.
 
-    python -m pylambda_build.docker_standin                 prepare, print the image tag, leave the daemon up
-    python -m pylambda_build.docker_standin -- CMD [ARGS]   prepare, run CMD with PYLAMBDA_IMAGE set, then
+    python -m testkit.docker_standin                 prepare, print the image tag, leave the daemon up
+    python -m testkit.docker_standin -- CMD [ARGS]   prepare, run CMD with PYLAMBDA_IMAGE set, then
                                                        stop the Docker daemon if this started it
 
 `sam local invoke` runs functions in a container built from
@@ -185,7 +185,7 @@ def ensure_base_image(tag: str = BASE_TAG, *also: str) -> str:
     ``also`` is for a build that names the real image (``FROM public.ecr.aws/lambda/provided:al2023``):
     Docker then finds it here instead of pulling it.
     """
-    from .emulator import find_emulator
+    from pylambda_build.emulator import find_emulator
 
     inspect = [docker(), "image", "inspect", tag]
     if subprocess.run(inspect, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False).returncode != 0:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import readable_by_all
+from pylambda_build import readable_by_all
 
 PACKAGES = ("awslambdaric", "runtime_client", "simplejson", "snapshot_restore_py")
 # awslambdaric on a pylambda layer's interpreter, with only its own packages on the path.

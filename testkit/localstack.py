@@ -33,7 +33,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from . import BuildError, cache_dir
+from pylambda_build import BuildError, cache_dir
 
 VERSION = "2026.3.0"
 # Beside localstack-core, the pins that make this release start: newer cbor2, pyOpenSSL
