@@ -31,7 +31,7 @@ STACK = "pylambda-deploy-test"
 BUCKET = "pylambda-deploy-artifacts"
 FUNCTIONS = ("EchoFunction", "FailFunction", "BatchFunction", "GreetFunction", "StreamFunction")
 # What sam build needs from the repository: a copy, so the test can change a function's code.
-PROJECT_FILES = ("template.yaml", "Makefile", "build.py", "bootstrap", "interpreters.json")
+PROJECT_FILES = ("template.yaml", "Makefile", "build.py", "bootstrap", "interpreters.json", "LICENSE")
 PROJECT_DIRS = ("pylambda_build", "layer", "functions")
 
 
