@@ -6,7 +6,7 @@ Runs the emulator in its managed-instances mode (AWS_LAMBDA_MAX_CONCURRENCY)
 with each contestant as /opt/bootstrap, on the same bundled interpreter:
 awslambdaric (a process per slot), pylambda in its default model (a process
 per slot, as the managed Python runtime defines it) and pylambda with
-PYLAMBDA_CONCURRENCY_MODE=hybrid (worker processes of threads, two per core).
+AWS_LAMBDA_CONCURRENCY_MODE=hybrid (a worker process of threads per vCPU).
 It drives each with as many client threads as there are slots, for --seconds
 per contestant at each concurrency, the contestants taking turns (see
 compare). Handlers: one that sleeps 100 ms (waiting on I/O, as most Lambda
@@ -78,7 +78,7 @@ CASES = [
 CONTESTANTS = {
     "awslambdaric": ("awslambdaric", {}),
     "pylambda": ("pylambda", {}),
-    "pylambda hybrid": ("pylambda", {"PYLAMBDA_CONCURRENCY_MODE": "hybrid"}),
+    "pylambda hybrid": ("pylambda", {"AWS_LAMBDA_CONCURRENCY_MODE": "hybrid"}),
 }
 
 

@@ -4,17 +4,22 @@ The managed Python runtime promises each concurrent request a process of its
 own, with its own memory and its own initialisation, serving one request at a
 time: module globals, caches, connections opened at import and singletons are
 never shared between concurrent requests. That is the default here too
-(``PYLAMBDA_CONCURRENCY_MODE=process``): one worker process per slot, each
+(``AWS_LAMBDA_CONCURRENCY_MODE=process``): one worker process per slot, each
 importing the handler itself after the fork.
 
-Functions written to be thread-safe can trade that isolation for memory:
+Functions written to be thread-safe can trade that isolation for memory, with
+the values and the arithmetic of AWS's own Python images:
 
-- ``hybrid``: worker processes, two per usable core (see WORKERS_PER_CORE),
-  each importing the handler once and serving its share of the slots as
-  threads. CPU-bound handlers still use every core.
+- ``hybrid``: as many worker processes as the function has vCPUs, each
+  importing the handler once and serving max(1, floor(N / vCPUs)) slots as
+  threads (a remainder of slots goes unused). CPU-bound handlers still use
+  every core.
 - ``thread``: one worker process, importing the handler once, serving every
   slot as a thread (a thread costs tens of kilobytes where a process costs
   megabytes; Python releases the GIL while a handler waits on I/O).
+
+``PYLAMBDA_CONCURRENCY_MODE``, the name this setting had before AWS named it,
+is read as an alias when ``AWS_LAMBDA_CONCURRENCY_MODE`` is not set.
 
 In every mode the process Lambda started never serves an invoke itself: it
 supervises the workers (see supervisor), so a handler that kills its process
@@ -45,8 +50,9 @@ if TYPE_CHECKING:
 
 _Handler = TypeVar("_Handler")
 
-MODE_VARIABLE = "PYLAMBDA_CONCURRENCY_MODE"
-MODES = ("process", "hybrid", "thread")
+MODE_VARIABLE = "AWS_LAMBDA_CONCURRENCY_MODE"
+ALIAS_VARIABLE = "PYLAMBDA_CONCURRENCY_MODE"  # pylambda's name for it before AWS gave it one
+MODES = ("process", "thread", "hybrid")
 INVALID_CONCURRENCY_MODE = "Runtime.InvalidConcurrencyMode"
 # Where Lambda Managed Instances take each worker's output: a Unix socket to connect stdout and stderr to.
 LOG_SOCKET_VARIABLE = "_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"
@@ -55,11 +61,9 @@ LOG_SOCKET_VARIABLE = "_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"
 # on its way back to `next` (send the result, read the answer, send `next`),
 # each time behind its process's other threads: with CPU-bound handlers,
 # Python's default of 5 ms between GIL hand-overs makes slots come back late,
-# and Lambda turns away invokes meanwhile. Fewer threads per process (two
-# processes per core, not one) and hand-overs every 0.5 ms bring the
-# emulator's "no free slot" answers to awslambdaric's (one process per slot);
-# measured in benchmarks/concurrency.py, see docs/streaming-async-managed-instances.md.
-WORKERS_PER_CORE = 2
+# and Lambda turns away invokes meanwhile. Hand-overs every 0.5 ms bring them
+# back sooner; measured in benchmarks/concurrency.py, see
+# docs/streaming-async-managed-instances.md.
 SWITCH_INTERVAL = 0.0005
 
 
@@ -72,35 +76,32 @@ def slots(environ: Mapping[str, str]) -> int:
 
 
 def mode(environ: Mapping[str, str]) -> str:
-    """The concurrency model asked for: ``process`` unless PYLAMBDA_CONCURRENCY_MODE says otherwise."""
-    chosen = environ.get(MODE_VARIABLE, "").strip().lower() or "process"
+    """The concurrency model asked for: AWS_LAMBDA_CONCURRENCY_MODE (or its alias), ``process`` when neither is set."""
+    variable = MODE_VARIABLE if environ.get(MODE_VARIABLE, "").strip() else ALIAS_VARIABLE
+    chosen = environ.get(variable, "").strip().lower() or "process"
     if chosen not in MODES:
         raise RuntimeFault(
             INVALID_CONCURRENCY_MODE,
-            f"{MODE_VARIABLE}={environ[MODE_VARIABLE]!r} is not one of {', '.join(MODES)}: process (the default) "
-            "gives each concurrent invoke a process of its own, as the managed Python runtime does",
+            f"{variable}={environ[variable]!r} is not one of {', '.join(MODES)} ({MODE_VARIABLE}, or its alias"
+            f" {ALIAS_VARIABLE}): process (the default) gives each concurrent invoke a process of its own, as the"
+            " managed Python runtime does",
         )
     return chosen
 
 
 def worker_count(slot_count: int, chosen: str) -> int:
-    """How many processes share the slots in mode ``chosen``."""
+    """How many processes share the slots in mode ``chosen``: in ``hybrid``, one per vCPU (AWS's arithmetic)."""
     if chosen == "process":
         return slot_count
     if chosen == "thread":
         return 1
-    is_gil_enabled = getattr(sys, "_is_gil_enabled", None)  # Python 3.13+
-    if is_gil_enabled is not None and not is_gil_enabled():
-        return 1  # threads alone already use every core
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if cores == 1:  # more processes would add no CPU, only memory
-        return 1
-    return min(slot_count, WORKERS_PER_CORE * cores)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def shares(slot_count: int, workers: int) -> list[int]:
-    """The slots each worker serves: as even as they divide (8 over 3 workers: 3, 3, 2)."""
-    return [slot_count // workers + (index < slot_count % workers) for index in range(workers)]
+    """The slots each worker serves: max(1, floor(N / workers)) each, as AWS's hybrid mode divides them (9 over 2:
+    4 and 4; 2 over 4: 1 each)."""
+    return [max(1, slot_count // workers)] * workers
 
 
 def run_workers(
@@ -122,7 +123,7 @@ def run_workers(
 
     log_socket = os.environ.pop(LOG_SOCKET_VARIABLE, None)  # the workers' own, not the user code's
     worker_shares = shares(count, worker_count(count, chosen))
-    table = supervisor.SlotTable(address, count, len(worker_shares))
+    table = supervisor.SlotTable(address, sum(worker_shares), len(worker_shares))
     # Frozen before the fork: no collection in a worker walks the runtime's objects, so their pages stay shared.
     gc.freeze()
     worker, first, count = supervisor.Supervisor(api, worker_shares, table).fork_and_supervise()

@@ -112,7 +112,7 @@ def initialise(api: RuntimeAPIClient, layer_root: str, unusable_wrapper: bool = 
 
 
 def concurrency_mode(api: RuntimeAPIClient) -> str:
-    """The concurrency model PYLAMBDA_CONCURRENCY_MODE asks for; a value that is none fails the init."""
+    """The concurrency model AWS_LAMBDA_CONCURRENCY_MODE asks for; a value that is none fails the init."""
     try:
         return concurrency.mode(os.environ)
     except RuntimeFault as fault:

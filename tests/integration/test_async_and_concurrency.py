@@ -129,7 +129,7 @@ def test_slots_serve_invokes_at_once_with_their_own_request_ids_in_the_logs(
     handler: str, mode: str, emulator: Start, task_root: TaskRoot
 ) -> None:
     root = task_root({"app.py": CONCURRENT})
-    with emulator(root, handler, env={"PYLAMBDA_CONCURRENCY_MODE": mode}, max_concurrency=8) as em:
+    with emulator(root, handler, env={"AWS_LAMBDA_CONCURRENCY_MODE": mode}, max_concurrency=8) as em:
         invoke_all(em, [{"n": -1, "sleep": 0}])  # the runtime is up
         started = time.monotonic()
         answers = invoke_all(em, [{"n": n} for n in range(8)])
@@ -205,7 +205,7 @@ def official_layer(bundled_build_dir: Path, tmp_path_factory: pytest.TempPathFac
     ("files", "env"),
     [
         ({"app.py": "raise RuntimeError('no config')\ndef handler(e, c):\n    return 1\n"}, {}),
-        ({"app.py": STATEFUL}, {"PYLAMBDA_CONCURRENCY_MODE": "threads"}),
+        ({"app.py": STATEFUL}, {"AWS_LAMBDA_CONCURRENCY_MODE": "threads"}),
     ],
     ids=["the module raises at import", "no such concurrency mode"],
 )
@@ -226,7 +226,7 @@ def test_a_failed_init_in_managed_instances_ends_the_runtime_as_awslambdaric_doe
         assert logs["pylambda"].count('"errorMessage": "no config"') >= 1
     else:  # awslambdaric has no such setting; pylambda refuses it before any worker starts
         assert answers["pylambda"] == {"errorType": "Runtime.InvalidConcurrencyMode"}
-        assert "PYLAMBDA_CONCURRENCY_MODE='threads' is not one of process, hybrid, thread" in logs["pylambda"]
+        assert "AWS_LAMBDA_CONCURRENCY_MODE='threads' is not one of process, thread, hybrid" in logs["pylambda"]
     assert "Traceback" not in logs["pylambda"]
 
 

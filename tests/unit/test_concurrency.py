@@ -1,9 +1,8 @@
-"""How the slots of Lambda Managed Instances are spread over processes: cores, shares and the GIL."""
+"""How the slots of Lambda Managed Instances are spread over processes: AWS's modes, vCPUs and shares."""
 
 from __future__ import annotations
 
 import socket
-import sys
 
 import pytest
 from pylambda import concurrency
@@ -16,12 +15,11 @@ def test_slots_come_from_max_concurrency_and_bad_values_mean_one() -> None:
     assert concurrency.slots({"AWS_LAMBDA_MAX_CONCURRENCY": "0"}) == 1
 
 
-@pytest.mark.parametrize(("cores", "slot_count", "workers"), [(2, 8, 4), (2, 32, 4), (4, 2, 2), (1, 8, 1), (8, 8, 8)])
-def test_two_workers_per_usable_core_one_with_one_core_and_never_more_than_slots(
-    cores: int, slot_count: int, workers: int, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("vcpus", "slot_count", "workers"), [(2, 8, 2), (2, 32, 2), (4, 2, 4), (1, 8, 1), (8, 8, 8)])
+def test_hybrid_runs_a_worker_per_vcpu_as_aws_python_images_do(
+    vcpus: int, slot_count: int, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(concurrency.os, "sched_getaffinity", lambda pid: set(range(cores)))
-    monkeypatch.delattr(sys, "_is_gil_enabled", raising=False)
+    monkeypatch.setattr(concurrency.os, "sched_getaffinity", lambda pid: set(range(vcpus)))
     assert concurrency.worker_count(slot_count, "hybrid") == workers
 
 
@@ -34,31 +32,48 @@ def test_process_mode_gives_every_slot_a_process_and_thread_mode_one_for_all(
     assert concurrency.worker_count(slot_count, "thread") == 1
 
 
-def test_the_mode_defaults_to_process_and_a_value_that_is_no_mode_is_an_init_error() -> None:
+# AWS's values and arithmetic (its Python images' AWS_LAMBDA_CONCURRENCY_MODE): N slots, K vCPUs.
+# process: N processes of one thread; thread: one process of N threads; hybrid: K processes of
+# max(1, floor(N / K)) threads each, a remainder of slots unused.
+AWS_TOPOLOGIES = [
+    ("process", 8, 2, [1] * 8),
+    ("thread", 8, 2, [8]),
+    ("hybrid", 8, 2, [4, 4]),
+    ("hybrid", 9, 2, [4, 4]),
+    ("hybrid", 32, 2, [16, 16]),
+    ("hybrid", 16, 3, [5, 5, 5]),
+    ("hybrid", 2, 4, [1, 1, 1, 1]),
+]
+
+
+@pytest.mark.parametrize(("chosen", "slot_count", "vcpus", "threads"), AWS_TOPOLOGIES)
+def test_each_mode_lays_out_processes_and_threads_with_aws_arithmetic(
+    chosen: str, slot_count: int, vcpus: int, threads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(concurrency.os, "sched_getaffinity", lambda pid: set(range(vcpus)))
+    assert concurrency.shares(slot_count, concurrency.worker_count(slot_count, chosen)) == threads
+
+
+@pytest.mark.parametrize("variable", ["AWS_LAMBDA_CONCURRENCY_MODE", "PYLAMBDA_CONCURRENCY_MODE"])
+def test_the_mode_answers_to_aws_name_and_its_alias_and_defaults_to_process(variable: str) -> None:
     from pylambda.errors import RuntimeFault
 
     assert concurrency.mode({}) == "process"
-    assert concurrency.mode({"PYLAMBDA_CONCURRENCY_MODE": " Thread "}) == "thread"
-    assert concurrency.mode({"PYLAMBDA_CONCURRENCY_MODE": ""}) == "process"
+    for value in ("process", "thread", "hybrid"):
+        assert concurrency.mode({variable: value}) == value
+    assert concurrency.mode({variable: " Thread "}) == "thread"
+    assert concurrency.mode({variable: ""}) == "process"
     with pytest.raises(RuntimeFault) as caught:
-        concurrency.mode({"PYLAMBDA_CONCURRENCY_MODE": "threads"})
+        concurrency.mode({variable: "threads"})
     assert caught.value.error_type == "Runtime.InvalidConcurrencyMode"
-    assert "'threads' is not one of process, hybrid, thread" in caught.value.message
+    assert f"{variable}='threads' is not one of process, thread, hybrid" in caught.value.message
+    assert "AWS_LAMBDA_CONCURRENCY_MODE, or its alias PYLAMBDA_CONCURRENCY_MODE" in caught.value.message
 
 
-def test_an_interpreter_without_a_gil_stays_one_process_of_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(concurrency.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
-    assert concurrency.worker_count(8, "hybrid") == 1
-    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
-    assert concurrency.worker_count(8, "hybrid") == 8
-
-
-@pytest.mark.parametrize(
-    ("slot_count", "workers", "expected"), [(8, 2, [4, 4]), (8, 3, [3, 3, 2]), (5, 2, [3, 2]), (32, 2, [16, 16])]
-)
-def test_slots_are_shared_as_evenly_as_they_divide(slot_count: int, workers: int, expected: list[int]) -> None:
-    assert concurrency.shares(slot_count, workers) == expected
+def test_aws_name_wins_over_the_alias() -> None:
+    both = {"AWS_LAMBDA_CONCURRENCY_MODE": "thread", "PYLAMBDA_CONCURRENCY_MODE": "hybrid"}
+    assert concurrency.mode(both) == "thread"
+    assert concurrency.mode({"AWS_LAMBDA_CONCURRENCY_MODE": " ", "PYLAMBDA_CONCURRENCY_MODE": "hybrid"}) == "hybrid"
 
 
 def test_slot_table_opening_on_an_unreachable_api_is_a_runtime_api_error_not_a_traceback() -> None:
