@@ -69,3 +69,16 @@ def test_web_apps_benchmark_runs_the_four_contestants_on_the_fastapi_example(tmp
         assert set(results[metric]) == contestants
         assert all(value > 0 for value in results[metric].values())
     assert "| cold start CPU (ms) |" in (tmp_path / "web_apps.md").read_text()
+
+
+def test_dependencies_benchmark_runs_both_ways_of_shipping_a_function(tmp_path: Path) -> None:
+    command = [sys.executable, str(ROOT / "benchmarks" / "dependencies.py"), "--interpreters", "standin"]
+    command += ["--functions", "powertools", "--cold", "1", "--invokes", "10", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "dependencies.json").read_text())["standin"]["powertools"]
+    ways = {"managed way (awslambdaric, sam build's zip)", "pylambda way (runtime + dependency layer)"}
+    for metric in ("cold start CPU (ms)", "peak RSS after a cold start (MB)", "CPU per warm invoke (µs)"):
+        assert set(results[metric]) == ways
+        assert all(value > 0 for value in results[metric].values())
+    assert "| powertools | cold start CPU (ms) |" in (tmp_path / "dependencies.md").read_text()
