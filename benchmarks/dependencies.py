@@ -31,15 +31,12 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
-import os
 import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -47,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compare import Client, Interpreter, alternate, cold_start, peak_rss_kb, runtime_cpu_ns
+from shipping import as_sam_zip_unpacked, write_results
 
 from pylambda_build import deps, layers, readable_by_all
 from pylambda_build.emulator import Emulator
@@ -197,15 +195,7 @@ class Setup:
         shutil.copytree(handler_only, artifact, dirs_exist_ok=True)
         # pip's own pycs, as the build's Python writes them: stamped with each source's modification time.
         subprocess.run([str(self.builder), "-m", "compileall", "-q", str(artifact)], check=False, capture_output=True)
-        archive = folder / "function.zip"
-        layers.write_zip(artifact, archive)  # every entry dated 1980-01-01, as SAM writes them
-        task = folder / "sam-task"
-        with zipfile.ZipFile(archive) as opened:
-            for entry in opened.infolist():
-                opened.extract(entry, task)
-                stamp = time.mktime((*entry.date_time, 0, 0, -1))
-                os.utime(task / entry.filename, (stamp, stamp))
-        return task
+        return as_sam_zip_unpacked(artifact, folder)
 
 
 def empty_site(work: Path) -> Path:
@@ -293,11 +283,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             for function in chosen:
                 print(f"dependencies: {name}: {function.name}", file=sys.stderr)
                 results[name][function.name] = measure(setup.lay_out(function), function.event, args.cold, args.invokes)
-    text = report(results, args)
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "dependencies.md").write_text(text + "\n")
-    (args.out / "dependencies.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    write_results(args.out, "dependencies", report(results, args), results)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compare import Client, alternate, cold_start, peak_rss_kb, runtime_cpu_ns
+from shipping import as_sam_zip_unpacked, write_results
 
 from pylambda_build import layers, readable_by_all, standin
 from pylambda_build.emulator import Emulator
@@ -79,24 +78,14 @@ def request_event() -> bytes:
 
 
 def as_sam_zips(site: Path, app: Path, into: Path) -> Path:
-    """The function's folder as `sam build` zips it for a managed runtime, unpacked read-only as Lambda does."""
+    """The function's folder as `sam build` makes it for a managed runtime, unpacked as Lambda unpacks it."""
     folder = into / "folder"
     shutil.copytree(site, folder)
     for path in app.iterdir():
         if path.is_file():
             shutil.copy(path, folder / path.name)
     (folder / "managed.py").write_text(ADAPTER)
-    archive = into / "function.zip"
-    layers.write_zip(folder, archive)  # entries dated 1980-01-01, as SAM writes them
-    unpacked = into / "task"
-    with zipfile.ZipFile(archive) as opened:
-        for entry in opened.infolist():
-            opened.extract(entry, unpacked)
-            stamp = time.mktime((*entry.date_time, 0, 0, -1))
-            os.utime(unpacked / entry.filename, (stamp, stamp))
-    for path in [unpacked, *unpacked.rglob("*")]:
-        path.chmod(0o555 if path.is_dir() else 0o444)
-    return unpacked
+    return as_sam_zip_unpacked(folder, into)
 
 
 def lay_out(work: Path) -> dict[str, Start]:
@@ -126,7 +115,7 @@ def lay_out(work: Path) -> dict[str, Start]:
 
     def ric_start(task: Path, path: str, read_only: bool = False) -> Start:
         environ = {**env, "PYTHONPATH": path}
-        if read_only:  # as on Lambda's read-only /var/task (we run as root here, who could write anyway)
+        if read_only:  # as on Lambda's read-only /var/task
             environ["PYTHONDONTWRITEBYTECODE"] = "1"
         return lambda: Emulator(python, task, env=environ, args=["-m", "awslambdaric", "managed.handler"])
 
@@ -193,15 +182,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        starts = lay_out(Path(scratch))
-        results = measure(starts, args.cold, args.requests)
-        # Read-only folders, as Lambda unpacks them: writable again, so the scratch folder can go.
-        subprocess.run(["chmod", "-R", "u+w", scratch], check=True)
-    text = report(results, args)
-    print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "web_apps.md").write_text(text + "\n")
-    (args.out / "web_apps.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        results = measure(lay_out(Path(scratch)), args.cold, args.requests)
+    write_results(args.out, "web_apps", report(results, args), results)
 
 
 if __name__ == "__main__":
