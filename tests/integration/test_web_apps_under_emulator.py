@@ -352,3 +352,29 @@ def test_the_fastapi_example_streams_its_countdown(build_dir: Path, bare_python_
     prelude, _, body = result.body.partition(PRELUDE_END)
     assert json.loads(prelude)["headers"]["content-type"] == "text/plain; charset=utf-8"
     assert body == b"2\n1\nliftoff\n"
+
+
+def test_the_fastapi_examples_countdown_leaves_the_runtime_a_line_at_a_time(
+    build_dir: Path, bare_python_dir: Path, tmp_path: Path
+) -> None:
+    """Against a Runtime API that times each chunk: the streamed endpoint's lines arrive as FastAPI yields them."""
+    opt = example_opt(build_dir, "webapi", tmp_path / "opt")
+    task = example_task(build_dir, "webapi", tmp_path / "task")
+    request = with_route("function-url", "GET", "/countdown")
+    request["rawQueryString"] = "start=2&pause=0.4"
+    api = ChunkRecordingAPI(event=json.dumps(request).encode())
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    process = stream_command(
+        opt / "bootstrap", (None, bare_python_dir), task, api, "app.app", PYLAMBDA_INVOKE_MODE="RESPONSE_STREAM"
+    )
+    try:
+        assert api.done.wait(30), "the runtime never finished its stream"
+    finally:
+        process.kill()
+        process.wait()
+        api.shutdown()
+        api.server_close()
+    lines = [(at, data) for at, data in api.chunks if not data.endswith(PRELUDE_END)]
+    assert [data for _, data in lines] == [b"2\n", b"1\n", b"liftoff\n"]
+    assert lines[1][0] - lines[0][0] >= 0.3  # "2" left while the endpoint was still counting down
+    assert api.request_headers["Content-Type"] == "application/vnd.awslambda.http-integration-response"
