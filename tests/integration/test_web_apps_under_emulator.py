@@ -18,6 +18,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -378,3 +379,27 @@ def test_the_fastapi_examples_countdown_leaves_the_runtime_a_line_at_a_time(
     assert [data for _, data in lines] == [b"2\n", b"1\n", b"liftoff\n"]
     assert lines[1][0] - lines[0][0] >= 0.3  # "2" left while the endpoint was still counting down
     assert api.request_headers["Content-Type"] == "application/vnd.awslambda.http-integration-response"
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the emulator's managed-instances mode needs a mount namespace (root)")
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_an_asgi_app_serves_concurrent_requests_in_managed_instances(emulator: Start, apps: Path, mode: str) -> None:
+    """Each worker runs the lifespan startup at its init; with threads, the worker's loop serves them all."""
+    env = {"AWS_LAMBDA_CONCURRENCY_MODE": mode}
+
+    def answered(em: Emulator) -> bytes:
+        for _ in range(100):  # the emulator's Runtime.Unavailable: a worker still on its way to `next`
+            result = em.invoke(json.dumps(event("http-api", "echo")))
+            if b"Runtime.Unavailable" not in result.body:
+                return result.body
+            time.sleep(0.05)
+        raise AssertionError("no slot free")
+
+    with emulator(apps, handler="app.asgi", env=env, max_concurrency=4) as em:
+        answered(em)  # the runtime is up
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: answered(em), range(4)))
+    for result in results:
+        status, _, body = client_view("http-api", result)
+        assert status == 201
+        assert json.loads(body)["state"] == "init"
