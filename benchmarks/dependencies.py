@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compare import Client, Interpreter, alternate, cold_start, peak_rss_kb, runtime_cpu_ns
 from shipping import as_sam_zip_unpacked, write_results
+from web_apps import request_event
 
 from pylambda_build import deps, layers, readable_by_all
 from pylambda_build.emulator import Emulator
@@ -91,21 +92,6 @@ def handler(event, context):
     return {"order_id": order.order_id, "quantity": sum(item.quantity for item in order.items)}
 """
 MANGUM = "from mangum import Mangum\n\nfrom app import app\n\nhandler = Mangum(app, lifespan='auto')\n"
-FASTAPI_EVENT = {
-    "version": "2.0",
-    "routeKey": "$default",
-    "rawPath": "/hello/ada",
-    "rawQueryString": "",
-    "headers": {"host": "abc.lambda-url.us-east-1.on.aws", "x-forwarded-proto": "https"},
-    "requestContext": {
-        "domainName": "abc.lambda-url.us-east-1.on.aws",
-        "http": {"method": "GET", "path": "/hello/ada", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
-        "requestId": "r1",
-        "routeKey": "$default",
-        "stage": "$default",
-    },
-    "isBase64Encoded": False,
-}
 
 
 class Function:
@@ -132,7 +118,7 @@ def functions() -> dict[str, Function]:
             [*(WEBAPI / "requirements.txt").read_text().split("\n"), "mangum==0.22.0"],
             {"app.py": (WEBAPI / "app.py").read_text(), "managed.py": MANGUM},
             "managed.handler",
-            FASTAPI_EVENT,
+            json.loads(request_event()),  # a function URL's GET, the same as web_apps.py sends
         ),
     }
 
@@ -166,6 +152,9 @@ class Setup:
         deps.build(requirements, folder / "deps", self.target, glibc=GLIBC, allow_newer_glibc=True)
         opt = layers.merge_layers([self.interpreter.layer, folder / "deps"], folder / "opt")
         zipped = self.sam_zip(requirements, handler_only, folder)
+        # Each way on its own folders: the pylambda way's function holds its handler only.
+        if sorted(path.name for path in handler_only.iterdir()) != sorted(function.files) or zipped == handler_only:
+            raise RuntimeError(f"{function.name}: the two ways' folders are mixed up")
         readable_by_all(folder)
         interpreter = self.interpreter
         enter, binds = sid_root.entering(interpreter.root), [self.work]

@@ -17,7 +17,7 @@ def as_sam_zip_unpacked(folder: Path, into: Path) -> Path:
     Run it with PYTHONDONTWRITEBYTECODE=1, which stands for the read-only file system (the benchmarks run as root)."""
     archive = into / "function.zip"
     layers.write_zip(folder, archive)
-    task = into / "task"
+    task = into / "sam-task"  # beside, never inside, a folder the caller laid out
     with zipfile.ZipFile(archive) as opened:
         for entry in opened.infolist():
             opened.extract(entry, task)
