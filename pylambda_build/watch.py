@@ -47,7 +47,7 @@ class Watched:
         self.lock = threading.Lock()  # one invoke or restart at a time: a request during a restart waits
         self.scratch = Path(tempfile.mkdtemp(prefix="pylambda-watch-"))
         self.emulator: Emulator | None = None
-        self.seen: dict[Path, float] = {}
+        self.seen: dict[Path, int] = {}
         self.logged = self.reports = 0
         self.generation = 0
 
@@ -63,9 +63,9 @@ class Watched:
                 self.emulator = None
         shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def snapshot(self) -> dict[Path, float]:
-        """Every file of the function's folder (and the requirements file) with its modification time."""
-        files: dict[Path, float] = {}
+    def snapshot(self) -> dict[Path, int]:
+        """Every file of the function's folder (its requirements.txt too) with its modification time."""
+        files: dict[Path, int] = {}
         for folder, subfolders, names in os.walk(self.source):
             subfolders[:] = [name for name in subfolders if name not in SKIPPED and not name.startswith(".")]
             for name in names:
@@ -81,7 +81,7 @@ class Watched:
         now = self.snapshot()
         if now == self.seen:
             return
-        changed = sorted({p for p in now.keys() ^ self.seen.keys()} | {p for p in now if self.seen.get(p) != now[p]})
+        changed = sorted(p for p in now.keys() | self.seen.keys() if now.get(p) != self.seen.get(p))
         names = ", ".join(str(p.relative_to(self.source)) for p in changed[:3]) + (" ..." if len(changed) > 3 else "")
         print(f"pylambda: {names} changed: restarting", file=sys.stderr)
         self.seen = now

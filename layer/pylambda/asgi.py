@@ -21,13 +21,12 @@ from typing import Any
 
 from . import event_loop, logs
 from .errors import USER_CODE_FAILURES, RuntimeFault, error_document
-from .http_events import Request, answer, prelude
+from .http_events import INTERNAL_ERROR, Request, answer, prelude, streamed_internal_error
 
 LIFESPAN_STARTUP_FAILED = "Runtime.LifespanStartupFailed"
 # The spec version says what the app may expect of us: 2.4 lets it stream
 # without watching for a disconnect beside each response.
 ASGI = {"version": "3.0", "spec_version": "2.4"}
-INTERNAL_ERROR = (500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error")
 SHUTDOWN_SECONDS = 2.0  # Lambda gives a process about this long once it is told to stop
 
 App = Callable[[dict[str, Any], Callable[[], Any], Callable[[dict[str, Any]], Any]], Any]
@@ -125,9 +124,8 @@ class Exchange:
                     if started:  # bytes are out: the stream ends with the error in its trailers
                         raise message
                     self.report(message)
-                    status, headers, body = INTERNAL_ERROR
-                    yield {"statusCode": status, **prelude(headers)}
-                    yield body
+                    for item in streamed_internal_error():
+                        yield item
                     return
                 if message["type"] == "http.response.start" and not started:
                     started = True
@@ -139,9 +137,8 @@ class Exchange:
                         self.answered.set()
             if not started:
                 self.report(RuntimeFault("Runtime.IncompleteResponse", "the application returned without an answer"))
-                status, headers, body = INTERNAL_ERROR
-                yield {"statusCode": status, **prelude(headers)}
-                yield body
+                for item in streamed_internal_error():
+                    yield item
         finally:
             if not task.done():
                 task.cancel()

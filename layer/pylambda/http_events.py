@@ -41,6 +41,10 @@ TEXT_TYPES = (
 )
 
 
+# What the client gets when the app fails before it answers: the status line's own words, as plain text.
+INTERNAL_ERROR = (500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error")
+
+
 class Request:
     """One HTTP request, read from the event that carried it."""
 
@@ -140,6 +144,12 @@ def prelude(headers: Iterable[tuple[str, str]], default_type: bool = False) -> d
     if cookies:
         shaped["cookies"] = cookies
     return shaped
+
+
+def streamed_internal_error() -> list[Any]:
+    """INTERNAL_ERROR as a streamed answer: its prelude, then its body."""
+    status, headers, body = INTERNAL_ERROR
+    return [{"statusCode": status, **prelude(headers)}, body]
 
 
 def _not_http(event: object) -> RuntimeFault:

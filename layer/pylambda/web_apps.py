@@ -66,12 +66,12 @@ def chosen_kind(handler: Any, name: str, environ: Mapping[str, str]) -> str:
     if asked not in KINDS:
         message = f"{KIND_VARIABLE}={environ[KIND_VARIABLE]!r} is not one of auto, {', '.join(KINDS)}"
         raise RuntimeFault(INVALID_HANDLER_KIND, message)
-    shape = _signature(handler)
+    shape = _parameters(handler)
     if asked != "handler" and shape is not None:  # what the object's code says it takes contradicts the setting
-        positional, coroutine = shape
+        names, coroutine = shape
         wanted = 3 if asked == "asgi" else 2
-        if positional != wanted or coroutine != (asked == "asgi"):
-            takes = f"{'an async ' if coroutine else 'a '}callable of {positional} positional arguments"
+        if len(names) != wanted or coroutine != (asked == "asgi"):
+            takes = f"{'an async ' if coroutine else 'a '}callable of {len(names)} positional arguments"
             expected = "async (scope, receive, send)" if asked == "asgi" else "(environ, start_response)"
             message = f"{KIND_VARIABLE}={asked} but '{name}' is {takes}, not an {asked.upper()} app {expected}"
             raise RuntimeFault(INVALID_HANDLER_KIND, message)
@@ -89,30 +89,24 @@ def invoke_mode(environ: Mapping[str, str]) -> str:
 
 def detect(handler: Any) -> str:
     """``asgi``, ``wsgi`` or ``handler``, from the parameters of the function that a call runs."""
-    shape = _signature(handler)
+    shape = _parameters(handler)
     if shape is None:
         return "handler"
-    positional, coroutine = shape
-    if coroutine and positional == 3:
+    names, coroutine = shape
+    if coroutine and len(names) == 3:
         return "asgi"
-    code = _code(handler)
-    if not coroutine and positional == 2 and code is not None and _names(handler, code) == WSGI_PARAMETERS:
+    if not coroutine and names == WSGI_PARAMETERS:
         return "wsgi"
     return "handler"
 
 
-def _signature(handler: Any) -> tuple[int, bool] | None:
-    """(positional parameters a call fills, whether it is ``async def``), or None when the code does not say."""
+def _parameters(handler: Any) -> tuple[tuple[str, ...], bool] | None:
+    """(the positional parameters a call fills, whether it is ``async def``), or None when the code does not say."""
     code = _code(handler)
     if code is None or code.co_flags & _CO_VARARGS:
         return None
     bound = 0 if isinstance(handler, types.FunctionType) else 1  # a method's self, or an instance's __call__'s
-    return code.co_argcount - bound, bool(code.co_flags & _CO_COROUTINE)
-
-
-def _names(handler: Any, code: types.CodeType) -> tuple[str, ...]:
-    skip = 0 if isinstance(handler, types.FunctionType) else 1
-    return code.co_varnames[skip : code.co_argcount]
+    return code.co_varnames[bound : code.co_argcount], bool(code.co_flags & _CO_COROUTINE)
 
 
 def _code(handler: Any) -> types.CodeType | None:

@@ -19,10 +19,9 @@ from urllib.parse import unquote_to_bytes
 
 from . import logs
 from .errors import USER_CODE_FAILURES, error_document
-from .http_events import Request, answer, prelude
+from .http_events import INTERNAL_ERROR, Request, answer, prelude, streamed_internal_error
 
 App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-INTERNAL_ERROR = (500, [("content-type", "text/plain; charset=utf-8")], b"Internal Server Error")
 
 
 class WsgiHandler:
@@ -52,7 +51,8 @@ class WsgiHandler:
             status, headers, chunks = self.start(environ)
         except USER_CODE_FAILURES as exc:
             logs.report_error(error_document(exc, request_id))
-            status, headers, chunks = INTERNAL_ERROR[0], INTERNAL_ERROR[1], iter([INTERNAL_ERROR[2]])
+            yield from streamed_internal_error()
+            return
         yield {"statusCode": status, **prelude(headers)}
         yield from chunks  # a failure from here on ends the stream with its error in the trailers (see streaming)
 
