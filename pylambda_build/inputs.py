@@ -73,10 +73,7 @@ def check_invoke(args: argparse.Namespace) -> None:
         raise UsageError(
             f"--name {args.name!r} is not a function name: give 1 to 64 letters, digits, hyphens or underscores"
         )
-    check_dependencies(args)
-    if args.timeout < 1:
-        raise UsageError(f"--timeout {args.timeout} is not a number of seconds: give 1 or more")
-    find_emulator()
+    check_emulated_run(args)
 
 
 def check_watch(args: argparse.Namespace) -> None:
@@ -90,6 +87,11 @@ def check_watch(args: argparse.Namespace) -> None:
             problem = f"--port {args.port} cannot be used ({exc.strerror})"
             raise UsageError(f"{problem}: give another, e.g. --port {args.port % 65535 + 1}") from None
     args.event = None if args.event_file is None else check_event(args.event_file, "")
+    check_emulated_run(args)
+
+
+def check_emulated_run(args: argparse.Namespace) -> None:
+    """What ``invoke`` and ``watch`` both run a function with: its requirements, its timeout, the emulator."""
     check_dependencies(args)
     if args.timeout < 1:
         raise UsageError(f"--timeout {args.timeout} is not a number of seconds: give 1 or more")
