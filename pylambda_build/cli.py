@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import sys
 import tempfile
 import tomllib
@@ -50,6 +49,7 @@ from .layers import (
     bundled_python,
     cached_deps,
     package_function,
+    rebuild_layer,
     size_of,
     with_dependencies,
     write_zip,
@@ -69,8 +69,7 @@ def function_names() -> list[str]:
 def build_all(out: Path, spec: LayerSpec) -> None:
     """Build the layer and every example function, unpacked and zipped, under ``out``, and their dependency layers."""
     layer = out / "layer"
-    shutil.rmtree(layer, ignore_errors=True)
-    build_layer(layer, spec)
+    rebuild_layer(layer, spec)
     write_zip(layer, out / "layer.zip")
     sizes = f"{size_of(out / 'layer.zip')} zipped, {size_of(layer)} unzipped"
     print(f"layer      {out / 'layer.zip'}  {sizes}", file=sys.stderr)
@@ -124,8 +123,7 @@ def invoke(
     requirements), as the function ``name`` (default: the folder's name); print its response and logs."""
     layer, folder = out / "layer", source.resolve().name
     name = name or folder
-    shutil.rmtree(layer, ignore_errors=True)
-    build_layer(layer, spec)
+    rebuild_layer(layer, spec)
     with tempfile.TemporaryDirectory() as task_root, tempfile.TemporaryDirectory() as scratch:
         package_function(source, Path(task_root))
         opt = with_dependencies(layer, requirements, out / "deps" / folder, spec, Path(scratch) / "opt")

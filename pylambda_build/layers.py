@@ -131,6 +131,13 @@ def build_layer(into: Path, spec: LayerSpec) -> None:
         raise
 
 
+def rebuild_layer(into: Path, spec: LayerSpec) -> None:
+    """``build_layer`` into a build folder of pylambda's own, emptied first: nothing of an earlier build (another
+    interpreter, say) stays behind."""
+    shutil.rmtree(into, ignore_errors=True)
+    build_layer(into, spec)
+
+
 def package_function(source: Path, into: Path) -> None:
     """Copy a function's folder into ``into``, as its zip carries it: without its requirements, tests or caches.
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .emulator import INVOKE_PATH, Emulator, function_logs
-from .layers import LayerSpec, build_layer, package_function, with_dependencies
+from .layers import LayerSpec, package_function, rebuild_layer, with_dependencies
 
 POLL_SECONDS = 0.5
 PRELUDE_END = b"\0" * 8
@@ -276,8 +276,7 @@ def run(
 ) -> int:
     """Build the layer (and dependency layer) once, then serve and watch ``source``."""
     layer, name = out / "layer", source.resolve().name
-    shutil.rmtree(layer, ignore_errors=True)
-    build_layer(layer, spec)
+    rebuild_layer(layer, spec)
     with tempfile.TemporaryDirectory(prefix="pylambda-watch-opt-") as scratch:
 
         def rebuild() -> Path:
